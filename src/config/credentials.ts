@@ -1,0 +1,73 @@
+import type { BasicCredential } from './types.js';
+
+/** Characters a client can send in a header value without quoting or trimming changing them. */
+const HEADER_SAFE = /^[\x21-\x7e]+$/;
+/** The modular-crypt form bcrypt produces: `$2b$` + two-digit cost + 53 characters of salt and hash. */
+const BCRYPT_HASH = /^\$2[aby]\$(\d{2})\$[./A-Za-z0-9]{53}$/;
+const BCRYPT_PREFIX = /^\$2[aby]\$/;
+
+/** Comma-separated items, each trimmed, empty items dropped (the stock gateway's rule). */
+export function splitList(text: string): string[] {
+  return text
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+export function parseApiKeys(text: string, variable: string, errors: string[]): string[] {
+  const keys = splitList(text);
+  const seen = new Set<string>();
+  keys.forEach((key, index) => {
+    if (!HEADER_SAFE.test(key)) {
+      errors.push(`${variable} entry ${index + 1}: contains a space or a character that cannot be sent in a header`);
+    }
+    if (seen.has(key)) errors.push(`${variable} entry ${index + 1}: duplicate key`);
+    seen.add(key);
+  });
+  return keys;
+}
+
+/** `user:password` or `user:<bcrypt hash>` entries; the password may itself contain ':'. */
+export function parseBasicCredentials(text: string, variable: string, errors: string[]): BasicCredential[] {
+  const credentials: BasicCredential[] = [];
+  const users = new Set<string>();
+  splitList(text).forEach((entry, index) => {
+    const where = `${variable} entry ${index + 1}`;
+    const colon = entry.indexOf(':');
+    if (colon === -1) {
+      errors.push(`${where}: missing ':' between user and password`);
+      return;
+    }
+    const user = entry.slice(0, colon);
+    const secret = entry.slice(colon + 1);
+    if (user === '') {
+      errors.push(`${where}: empty user name`);
+      return;
+    }
+    if (secret === '') {
+      errors.push(`${where}: empty password for user "${user}"`);
+      return;
+    }
+    if (users.has(user)) {
+      errors.push(`${where}: user "${user}" is listed twice`);
+      return;
+    }
+    users.add(user);
+    if (BCRYPT_PREFIX.test(secret)) {
+      const match = BCRYPT_HASH.exec(secret);
+      if (!match) {
+        errors.push(`${where}: malformed bcrypt hash for user "${user}" (expected $2b$<cost>$ and 53 characters)`);
+        return;
+      }
+      const cost = Number(match[1]);
+      if (cost < 4 || cost > 31) {
+        errors.push(`${where}: bcrypt cost ${cost} for user "${user}" is out of range 4-31`);
+        return;
+      }
+      credentials.push({ user, kind: 'bcrypt', hash: secret });
+    } else {
+      credentials.push({ user, kind: 'plain', password: secret });
+    }
+  });
+  return credentials;
+}

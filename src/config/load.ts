@@ -1,0 +1,14 @@
+import { type EnvVars, envFilePath, readEnvSnapshot } from './env-source.js';
+import { type ConfigResult, parseGatewayConfig } from './parse.js';
+
+/** Reads the environment and env file, then parses: what start-up, reload and `check` all call. */
+export function loadGatewayConfig(processEnv: EnvVars, explicitEnvFile?: string): ConfigResult {
+  const file = envFilePath(processEnv, explicitEnvFile);
+  let snapshot: ReturnType<typeof readEnvSnapshot>;
+  try {
+    snapshot = readEnvSnapshot(processEnv, file);
+  } catch (error) {
+    return { ok: false, errors: [(error as Error).message] };
+  }
+  return parseGatewayConfig(snapshot.vars, file);
+}

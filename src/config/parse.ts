@@ -1,0 +1,159 @@
+import { parseApiKeys, parseBasicCredentials } from './credentials.js';
+import type { EnvVars } from './env-source.js';
+import type { AuthMethod, GatewayConfig, ListenerConfig, ListenerName } from './types.js';
+import { PLACEHOLDER_API_KEY } from './types.js';
+import { type Parsed, parseDuration, parseListenAddress, parseUpstream } from './values.js';
+
+export type ConfigResult =
+  | { readonly ok: true; readonly config: GatewayConfig }
+  | { readonly ok: false; readonly errors: readonly string[] };
+
+interface ListenerSpec {
+  readonly name: ListenerName;
+  readonly protocol: ListenerConfig['protocol'];
+  readonly prefix: string;
+  readonly listen: string;
+  readonly upstream: string;
+}
+
+/** The four data ports of the stock gateway, with the stock compose service names as upstreams. */
+export const LISTENER_SPECS: readonly ListenerSpec[] = [
+  {
+    name: 'otlp-grpc',
+    protocol: 'h2c',
+    prefix: 'OTLP_GRPC',
+    listen: '0.0.0.0:4317',
+    upstream: 'http://otel-collector:4317',
+  },
+  {
+    name: 'otlp-http',
+    protocol: 'http1',
+    prefix: 'OTLP_HTTP',
+    listen: '0.0.0.0:4318',
+    upstream: 'http://otel-collector:4318',
+  },
+  {
+    name: 'prometheus',
+    protocol: 'http1',
+    prefix: 'PROMETHEUS',
+    listen: '0.0.0.0:9090',
+    upstream: 'http://prometheus:9090',
+  },
+  {
+    name: 'victoriametrics',
+    protocol: 'http1',
+    prefix: 'VICTORIAMETRICS',
+    listen: '0.0.0.0:8428',
+    upstream: 'http://victoriametrics:8428',
+  },
+];
+
+const AUTH_METHODS: readonly AuthMethod[] = ['api-key', 'basic-auth', 'any'];
+
+/** A set variable, or undefined when unset or blank (compose's `${VAR:-default}` treats both alike). */
+function setValue(vars: EnvVars, name: string): string | undefined {
+  const value = vars[name];
+  return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+/**
+ * Parses and validates the whole configuration. Every problem is reported, each naming its
+ * variable, so that `edge-gateway check` can list them all at once.
+ */
+export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult {
+  const errors: string[] = [];
+  const take = <T>(name: string, fallback: string, parse: (text: string) => Parsed<T>): T | undefined => {
+    const result = parse(setValue(vars, name) ?? fallback);
+    if (result.ok) return result.value;
+    errors.push(`${name}: ${result.error}`);
+    return undefined;
+  };
+
+  const methodText = (setValue(vars, 'ENVOY_AUTH_METHOD') ?? 'api-key').trim().toLowerCase();
+  const authMethod = AUTH_METHODS.find((method) => method === methodText);
+  if (authMethod === undefined) {
+    errors.push(`ENVOY_AUTH_METHOD: must be one of ${AUTH_METHODS.join(', ')}, got "${methodText}"`);
+  }
+
+  const apiKeys = parseApiKeys(
+    setValue(vars, 'ENVOY_API_KEYS') ?? PLACEHOLDER_API_KEY,
+    'ENVOY_API_KEYS',
+    errors,
+  );
+  const basicCredentials = parseBasicCredentials(
+    vars.ENVOY_BASIC_AUTH_CREDENTIALS ?? '',
+    'ENVOY_BASIC_AUTH_CREDENTIALS',
+    errors,
+  );
+  if (authMethod === 'basic-auth' && basicCredentials.length === 0 && !errors.some(isCredentialError)) {
+    errors.push(
+      'ENVOY_BASIC_AUTH_CREDENTIALS: ENVOY_AUTH_METHOD is basic-auth but no user is configured (expected user:password,...)',
+    );
+  }
+
+  const listeners: ListenerConfig[] = [];
+  for (const spec of LISTENER_SPECS) {
+    const listen = take(`${spec.prefix}_LISTEN`, spec.listen, parseListenAddress);
+    const upstream = take(`${spec.prefix}_UPSTREAM`, spec.upstream, parseUpstream);
+    if (listen !== undefined && upstream !== undefined) {
+      listeners.push({ name: spec.name, protocol: spec.protocol, listen, upstream });
+    }
+  }
+  const admin = take('ADMIN_LISTEN', '127.0.0.1:9901', parseListenAddress);
+  const upstreamConnectTimeoutMs = take('UPSTREAM_CONNECT_TIMEOUT', '5s', parseDuration);
+  const upstreamTimeoutMs = take('UPSTREAM_TIMEOUT', '300s', parseDuration);
+
+  checkPortClashes(listeners, admin, errors);
+
+  if (
+    errors.length > 0 ||
+    authMethod === undefined ||
+    admin === undefined ||
+    upstreamConnectTimeoutMs === undefined ||
+    upstreamTimeoutMs === undefined
+  ) {
+    return { ok: false, errors };
+  }
+  const config: GatewayConfig = {
+    authMethod,
+    apiKeys,
+    basicCredentials,
+    placeholderKeyInUse: authMethod !== 'basic-auth' && apiKeys.includes(PLACEHOLDER_API_KEY),
+    listeners,
+    admin,
+    upstreamConnectTimeoutMs,
+    upstreamTimeoutMs,
+    envFile,
+  };
+  return { ok: true, config: deepFreeze(config) };
+}
+
+function isCredentialError(message: string): boolean {
+  return message.startsWith('ENVOY_BASIC_AUTH_CREDENTIALS');
+}
+
+function checkPortClashes(
+  listeners: readonly ListenerConfig[],
+  admin: { port: number } | undefined,
+  errors: string[],
+): void {
+  const byPort = new Map<number, string>();
+  const claim = (port: number, owner: string): void => {
+    const other = byPort.get(port);
+    if (other !== undefined) errors.push(`${owner}: port ${port} is already used by ${other}`);
+    else byPort.set(port, owner);
+  };
+  for (const listener of listeners) {
+    const spec = LISTENER_SPECS.find((candidate) => candidate.name === listener.name);
+    if (listener.upstream !== null && spec) claim(listener.listen.port, `${spec.prefix}_LISTEN`);
+  }
+  if (admin) claim(admin.port, 'ADMIN_LISTEN');
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value) && !(value instanceof URL)) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,39 @@
+/** Which credentials a data port accepts. `any` accepts either an API key or a Basic user. */
+export type AuthMethod = 'api-key' | 'basic-auth' | 'any';
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Identifies a data listener; also its label in metrics and logs. */
+export type ListenerName = 'otlp-grpc' | 'otlp-http' | 'prometheus' | 'victoriametrics';
+
+export interface ListenerConfig {
+  readonly name: ListenerName;
+  /** HTTP/2 cleartext (gRPC) or HTTP/1.1. */
+  readonly protocol: 'h2c' | 'http1';
+  readonly listen: ListenAddress;
+  /** The upstream origin (`http://host:port`), or null when the listener is switched off. */
+  readonly upstream: URL | null;
+}
+
+export type BasicCredential =
+  | { readonly user: string; readonly kind: 'plain'; readonly password: string }
+  | { readonly user: string; readonly kind: 'bcrypt'; readonly hash: string };
+
+export interface GatewayConfig {
+  readonly authMethod: AuthMethod;
+  readonly apiKeys: readonly string[];
+  readonly basicCredentials: readonly BasicCredential[];
+  /** True while the stock placeholder key is accepted: start-up warns loudly. */
+  readonly placeholderKeyInUse: boolean;
+  readonly listeners: readonly ListenerConfig[];
+  readonly admin: ListenAddress;
+  readonly upstreamConnectTimeoutMs: number;
+  readonly upstreamTimeoutMs: number;
+  /** Where the env file was looked for (it may not exist). */
+  readonly envFile: string;
+}
+
+export const PLACEHOLDER_API_KEY = 'placeholder_api_key';

@@ -1,0 +1,66 @@
+import { isIP } from 'node:net';
+import type { ListenAddress } from './types.js';
+
+/** A value parser answers the parsed value or a message saying what is wrong (without the value's name). */
+export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
+
+const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
+const fail = <T>(error: string): Parsed<T> => ({ ok: false, error });
+
+const HOST_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]*)):(\d{1,5})$/;
+
+/** `host:port`, `:port` (every interface) or `[v6]:port`. */
+export function parseListenAddress(text: string): Parsed<ListenAddress> {
+  const match = HOST_PORT.exec(text.trim());
+  if (!match) return fail(`expected host:port, :port or [v6addr]:port, got "${text}"`);
+  const [, v6, hostName, portText] = match;
+  const port = Number(portText);
+  if (port < 1 || port > 65535) return fail(`port ${portText} is out of range 1-65535`);
+  if (v6 !== undefined) {
+    if (isIP(v6) !== 6) return fail(`"${v6}" is not an IPv6 address`);
+    return ok({ host: v6, port });
+  }
+  return ok({ host: hostName === '' || hostName === undefined ? '0.0.0.0' : hostName, port });
+}
+
+/** `off` (null) or an origin such as `http://otel-collector:4317`. */
+export function parseUpstream(text: string): Parsed<URL | null> {
+  const trimmed = text.trim();
+  if (trimmed.toLowerCase() === 'off') return ok(null);
+  let url: URL;
+  try {
+    url = new URL(trimmed);
+  } catch {
+    return fail(`expected a URL such as http://host:port or "off", got "${text}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    return fail(`scheme must be http or https, got "${url.protocol.slice(0, -1)}"`);
+  }
+  if (url.username !== '' || url.password !== '') return fail('credentials in the URL are not supported');
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') {
+    return fail(`must be an origin without path, query or fragment, got "${text}"`);
+  }
+  return ok(new URL(url.origin));
+}
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Envoy-style durations (`250ms`, `5s`, `1m`, `1h`); a bare number is seconds. Answers milliseconds. */
+export function parseDuration(text: string): Parsed<number> {
+  const match = DURATION.exec(text.trim());
+  if (!match) return fail(`expected a duration such as 5s, 250ms or 2m, got "${text}"`);
+  const ms = Number(match[1]) * (UNIT_MS[match[2] ?? 's'] ?? 1000);
+  if (!Number.isFinite(ms) || ms <= 0) return fail(`must be greater than zero, got "${text}"`);
+  if (ms > 2 ** 31 - 1) return fail(`must be at most 24 days, got "${text}"`);
+  return ok(Math.round(ms));
+}
+
+/** A whole number within [min, max]. */
+export function parseInteger(text: string, min: number, max: number): Parsed<number> {
+  const trimmed = text.trim();
+  if (!/^\d+$/.test(trimmed)) return fail(`expected a whole number, got "${text}"`);
+  const value = Number(trimmed);
+  if (value < min || value > max) return fail(`must be between ${min} and ${max}, got ${value}`);
+  return ok(value);
+}
