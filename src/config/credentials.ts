@@ -19,7 +19,9 @@ export function parseApiKeys(text: string, variable: string, errors: string[]): 
   const seen = new Set<string>();
   keys.forEach((key, index) => {
     if (!HEADER_SAFE.test(key)) {
-      errors.push(`${variable} entry ${index + 1}: contains a space or a character that cannot be sent in a header`);
+      errors.push(
+        `${variable} entry ${index + 1}: contains a space or a character that cannot be sent in a header`,
+      );
     }
     if (seen.has(key)) errors.push(`${variable} entry ${index + 1}: duplicate key`);
     seen.add(key);
@@ -56,7 +58,9 @@ export function parseBasicCredentials(text: string, variable: string, errors: st
     if (BCRYPT_PREFIX.test(secret)) {
       const match = BCRYPT_HASH.exec(secret);
       if (!match) {
-        errors.push(`${where}: malformed bcrypt hash for user "${user}" (expected $2b$<cost>$ and 53 characters)`);
+        errors.push(
+          `${where}: malformed bcrypt hash for user "${user}" (expected $2b$<cost>$ and 53 characters)`,
+        );
         return;
       }
       const cost = Number(match[1]);

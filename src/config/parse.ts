@@ -1,6 +1,6 @@
 import { parseApiKeys, parseBasicCredentials } from './credentials.js';
 import type { EnvVars } from './env-source.js';
-import type { AuthMethod, GatewayConfig, ListenerConfig, ListenerName } from './types.js';
+import type { AuthMethod, GatewayConfig, ListenerConfig, ListenerName, LogLevel } from './types.js';
 import { PLACEHOLDER_API_KEY } from './types.js';
 import { type Parsed, parseDuration, parseListenAddress, parseUpstream } from './values.js';
 
@@ -49,6 +49,15 @@ export const LISTENER_SPECS: readonly ListenerSpec[] = [
 ];
 
 const AUTH_METHODS: readonly AuthMethod[] = ['api-key', 'basic-auth', 'any'];
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function oneOf<T extends string>(text: string, allowed: readonly T[]): Parsed<T> {
+  const value = text.trim().toLowerCase();
+  const match = allowed.find((candidate) => candidate === value);
+  return match === undefined
+    ? { ok: false, error: `must be one of ${allowed.join(', ')}, got "${text}"` }
+    : { ok: true, value: match };
+}
 
 /** A set variable, or undefined when unset or blank (compose's `${VAR:-default}` treats both alike). */
 function setValue(vars: EnvVars, name: string): string | undefined {
@@ -103,6 +112,10 @@ export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult
   const upstreamConnectTimeoutMs = take('UPSTREAM_CONNECT_TIMEOUT', '5s', parseDuration);
   const upstreamTimeoutMs = take('UPSTREAM_TIMEOUT', '300s', parseDuration);
 
+  const logLevel = take('LOG_LEVEL', 'info', (text) => oneOf(text, LOG_LEVELS));
+  const logFormat = take('LOG_FORMAT', 'auto', (text) => oneOf(text, ['auto', 'json', 'pretty'] as const));
+  const accessLog = take('ACCESS_LOG', 'on', (text) => oneOf(text, ['on', 'off'] as const));
+
   checkPortClashes(listeners, admin, errors);
 
   if (
@@ -110,7 +123,10 @@ export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult
     authMethod === undefined ||
     admin === undefined ||
     upstreamConnectTimeoutMs === undefined ||
-    upstreamTimeoutMs === undefined
+    upstreamTimeoutMs === undefined ||
+    logLevel === undefined ||
+    logFormat === undefined ||
+    accessLog === undefined
   ) {
     return { ok: false, errors };
   }
@@ -123,6 +139,9 @@ export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult
     admin,
     upstreamConnectTimeoutMs,
     upstreamTimeoutMs,
+    logLevel,
+    logFormat,
+    accessLog: accessLog === 'on',
     envFile,
   };
   return { ok: true, config: deepFreeze(config) };

@@ -32,8 +32,15 @@ export interface GatewayConfig {
   readonly admin: ListenAddress;
   readonly upstreamConnectTimeoutMs: number;
   readonly upstreamTimeoutMs: number;
+  readonly logLevel: LogLevel;
+  /** `json`, `pretty`, or `auto` (pretty when stdout is a terminal). */
+  readonly logFormat: 'json' | 'pretty' | 'auto';
+  /** One access-log line per request. */
+  readonly accessLog: boolean;
   /** Where the env file was looked for (it may not exist). */
   readonly envFile: string;
 }
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export const PLACEHOLDER_API_KEY = 'placeholder_api_key';

@@ -2,7 +2,9 @@ import { isIP } from 'node:net';
 import type { ListenAddress } from './types.js';
 
 /** A value parser answers the parsed value or a message saying what is wrong (without the value's name). */
-export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
+export type Parsed<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: string };
 
 const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
 const fail = <T>(error: string): Parsed<T> => ({ ok: false, error });

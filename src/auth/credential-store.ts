@@ -1,0 +1,135 @@
+import { hash as digest, timingSafeEqual } from 'node:crypto';
+import type { AuthMethod, GatewayConfig } from '../config/types.js';
+import type { BcryptVerifier } from './bcrypt-verifier.js';
+import type { BasicPair, PresentedCredential } from './presented-credential.js';
+
+export type AuthFailureReason =
+  | 'missing'
+  | 'malformed'
+  | 'conflict'
+  | 'wrong_scheme'
+  | 'invalid_key'
+  | 'unknown_user'
+  | 'invalid_password'
+  | 'overloaded';
+
+export const AUTH_FAILURE_REASONS: readonly AuthFailureReason[] = [
+  'missing',
+  'malformed',
+  'conflict',
+  'wrong_scheme',
+  'invalid_key',
+  'unknown_user',
+  'invalid_password',
+  'overloaded',
+];
+
+export type AuthOutcome =
+  | { readonly ok: true; readonly identity: string }
+  | { readonly ok: false; readonly reason: AuthFailureReason };
+
+const FAILURES = Object.fromEntries(
+  AUTH_FAILURE_REASONS.map((reason) => [reason, Object.freeze({ ok: false, reason })]),
+) as unknown as Readonly<Record<AuthFailureReason, AuthOutcome>>;
+
+type UserEntry =
+  | { readonly kind: 'plain'; readonly digest: Buffer; readonly success: AuthOutcome }
+  | { readonly kind: 'bcrypt'; readonly hash: string; readonly success: AuthOutcome };
+
+/** The identity forwarded and logged for a key: never the key, only a short digest of it. */
+export function keyIdentity(key: string): string {
+  return `key-${digest('sha256', key, 'hex').slice(0, 8)}`;
+}
+
+function sha256(text: string): Buffer {
+  return digest('sha256', text, 'buffer');
+}
+
+/**
+ * The credentials of one configuration, ready for the request path: keys are looked up by
+ * SHA-256 digest (the lookup never compares secret bytes), plaintext passwords are compared as
+ * fixed-length digests with `timingSafeEqual`, bcrypt hashes go through the shared verifier.
+ * Outcomes are preallocated so an accepted request allocates nothing here but the digest.
+ */
+export class CredentialStore {
+  readonly method: AuthMethod;
+  private readonly keysByDigest = new Map<string, AuthOutcome>();
+  private readonly users = new Map<string, UserEntry>();
+  /** user -> bcrypt hash, for the verifier to drop what a reload removed. */
+  readonly bcryptHashes = new Map<string, string>();
+
+  constructor(
+    config: Pick<GatewayConfig, 'authMethod' | 'apiKeys' | 'basicCredentials'>,
+    private readonly bcrypt: BcryptVerifier,
+  ) {
+    this.method = config.authMethod;
+    for (const key of config.apiKeys) {
+      this.keysByDigest.set(
+        digest('sha256', key, 'base64'),
+        Object.freeze({ ok: true, identity: keyIdentity(key) }),
+      );
+    }
+    for (const credential of config.basicCredentials) {
+      const success = Object.freeze({ ok: true as const, identity: credential.user });
+      if (credential.kind === 'plain') {
+        this.users.set(credential.user, { kind: 'plain', digest: sha256(credential.password), success });
+      } else {
+        this.users.set(credential.user, { kind: 'bcrypt', hash: credential.hash, success });
+        this.bcryptHashes.set(credential.user, credential.hash);
+      }
+    }
+  }
+
+  get keyCount(): number {
+    return this.keysByDigest.size;
+  }
+
+  get userCount(): number {
+    return this.users.size;
+  }
+
+  /** Synchronous unless a bcrypt hash has to be checked for the first time. */
+  authenticate(presented: PresentedCredential): AuthOutcome | Promise<AuthOutcome> {
+    switch (presented.kind) {
+      case 'none':
+        return FAILURES.missing;
+      case 'malformed':
+        return FAILURES.malformed;
+      case 'conflict':
+        return FAILURES.conflict;
+      case 'api-key':
+        if (this.method === 'basic-auth') {
+          return presented.basic === null ? FAILURES.wrong_scheme : this.verifyUser(presented.basic);
+        }
+        return this.verifyKey(presented.key);
+      case 'basic':
+        if (this.method === 'basic-auth') return this.verifyUser(presented.pair);
+        if (this.method === 'any' && this.users.has(presented.pair.user))
+          return this.verifyUser(presented.pair);
+        // A browser's password prompt: the API key is given as the password, the user name is free.
+        return this.verifyKey(presented.pair.password);
+    }
+  }
+
+  private verifyKey(key: string): AuthOutcome {
+    return this.keysByDigest.get(digest('sha256', key, 'base64')) ?? FAILURES.invalid_key;
+  }
+
+  private verifyUser(pair: BasicPair): AuthOutcome | Promise<AuthOutcome> {
+    const entry = this.users.get(pair.user);
+    if (entry === undefined) return FAILURES.unknown_user;
+    if (entry.kind === 'plain') {
+      return timingSafeEqual(sha256(pair.password), entry.digest) ? entry.success : FAILURES.invalid_password;
+    }
+    if (this.bcrypt.cached(pair.user, entry.hash, pair.password)) return entry.success;
+    return this.bcrypt
+      .verify(pair.user, entry.hash, pair.password)
+      .then((result) =>
+        result === 'match'
+          ? entry.success
+          : result === 'overloaded'
+            ? FAILURES.overloaded
+            : FAILURES.invalid_password,
+      );
+  }
+}

@@ -1,0 +1,41 @@
+import { keyIdentity } from '../auth/credential-store.js';
+import type { GatewayConfig, ListenAddress } from './types.js';
+
+export const REDACTED = '[redacted]';
+
+function address({ host, port }: ListenAddress): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * The effective configuration as plain JSON with every secret replaced by `[redacted]`: keys
+ * appear only as their identity (`key-<8 hex of sha256>`), users with their kind of password.
+ */
+export function redactedConfig(config: GatewayConfig): Record<string, unknown> {
+  return {
+    auth: {
+      method: config.authMethod,
+      api_keys: config.apiKeys.map((key) => ({ identity: keyIdentity(key), key: REDACTED })),
+      basic_users: config.basicCredentials.map((credential) => ({
+        user: credential.user,
+        password: credential.kind === 'bcrypt' ? 'bcrypt hash [redacted]' : REDACTED,
+      })),
+      placeholder_key_in_use: config.placeholderKeyInUse,
+    },
+    listeners: config.listeners.map((listener) => ({
+      name: listener.name,
+      protocol: listener.protocol,
+      listen: address(listener.listen),
+      upstream: listener.upstream === null ? 'off' : listener.upstream.origin,
+    })),
+    admin: address(config.admin),
+    upstream_connect_timeout_ms: config.upstreamConnectTimeoutMs,
+    upstream_timeout_ms: config.upstreamTimeoutMs,
+    log_level: config.logLevel,
+    log_format: config.logFormat,
+    access_log: config.accessLog,
+    env_file: config.envFile,
+  };
+}
+
+export { address as formatAddress };

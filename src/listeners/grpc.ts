@@ -1,0 +1,451 @@
+import {
+  type ClientHttp2Stream,
+  constants,
+  createServer,
+  type Http2Server,
+  type Http2Session,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import { performance } from 'node:perf_hooks';
+import type { AuthState } from '../auth/auth-state.js';
+import type { AuthFailureReason, AuthOutcome } from '../auth/credential-store.js';
+import { readPresentedCredential } from '../auth/presented-credential.js';
+import type { ListenerConfig } from '../config/types.js';
+import type { AccessLog } from '../observability/access-log.js';
+import type { Logger } from '../observability/logger.js';
+import type { ListenerMetrics } from '../observability/metrics.js';
+import { classifyUpstreamError, upstreamFailureText } from '../upstream/errors.js';
+import { clientAddress } from '../upstream/headers.js';
+import { Http2SessionPool, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } from '../upstream/http2-upstream.js';
+
+export interface GrpcListenerOptions {
+  readonly config: ListenerConfig & { readonly upstream: URL };
+  readonly auth: AuthState;
+  readonly metrics: ListenerMetrics;
+  readonly accessLog: AccessLog;
+  readonly logger: Logger;
+  readonly connectTimeoutMs: number;
+  readonly responseTimeoutMs: number;
+}
+
+const GRPC_UNAUTHENTICATED = 16;
+const GRPC_UNAVAILABLE = 14;
+
+/** Request headers that are ours to set or that must not cross to the upstream. */
+const DROPPED_REQUEST_HEADERS = new Set([
+  ':authority',
+  ':method',
+  ':path',
+  ':scheme',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'x-api-key',
+  'x-authenticated-user',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+]);
+
+const DROPPED_RESPONSE_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/**
+ * The OTLP/gRPC port (4317): HTTP/2 cleartext with prior knowledge on both legs, because gRPC
+ * needs HTTP/2 and trailers end to end. A rejected call is answered as a gRPC server would
+ * (HTTP 200, trailers-only, grpc-status 16) so every client reports UNAUTHENTICATED.
+ */
+export class GrpcListener {
+  readonly server: Http2Server;
+  readonly pool: Http2SessionPool;
+  readonly upstreamName: string;
+  private readonly sessions = new Set<Http2Session>();
+
+  constructor(readonly options: GrpcListenerOptions) {
+    this.upstreamName = options.config.upstream.host;
+    this.pool = new Http2SessionPool(options.config.upstream, {
+      connectTimeoutMs: options.connectTimeoutMs,
+      maxSessions: 4,
+      streamsPerSession: 100,
+    });
+    this.server = createServer({
+      settings: { maxConcurrentStreams: 256, initialWindowSize: 1024 * 1024 },
+      maxSessionMemory: 64,
+    });
+    // Node passes the raw header list as a fourth argument: it shows duplicated credentials.
+    this.server.on(
+      'stream',
+      (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, ...rest: unknown[]) =>
+        this.handle(stream, headers, flags, (rest[0] as string[] | undefined) ?? flattenHeaders(headers)),
+    );
+    this.server.on('session', (session: Http2Session) => {
+      this.sessions.add(session);
+      session.once('close', () => this.sessions.delete(session));
+      // A load balancer's TCP health check connects and leaves: nothing to report.
+      session.on('error', () => undefined);
+    });
+    this.server.on('sessionError', () => undefined);
+  }
+
+  get openSessions(): number {
+    return this.sessions.size;
+  }
+
+  listen(): Promise<void> {
+    const { host, port } = this.options.config.listen;
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error): void => reject(error);
+      this.server.once('error', onError);
+      this.server.listen(port, host, () => {
+        this.server.off('error', onError);
+        resolve();
+      });
+    });
+  }
+
+  /** Stops accepting, sends GOAWAY to every session, waits for in-flight streams to finish. */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const session of this.sessions) session.close();
+    await closed;
+    await this.pool.close();
+  }
+
+  private handle(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    flags: number,
+    rawHeaders: string[],
+  ): void {
+    const startedAt = performance.now();
+    stream.on('error', () => undefined);
+    const credentials = this.options.auth.current;
+    const outcome = credentials.store.authenticate(readPresentedCredential(rawHeaders));
+    if (outcome instanceof Promise) {
+      outcome.then(
+        (settled) => this.afterAuth(stream, headers, flags, settled, startedAt),
+        () => this.afterAuth(stream, headers, flags, { ok: false, reason: 'overloaded' }, startedAt),
+      );
+    } else {
+      this.afterAuth(stream, headers, flags, outcome, startedAt);
+    }
+  }
+
+  private afterAuth(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    flags: number,
+    outcome: AuthOutcome,
+    startedAt: number,
+  ): void {
+    if (stream.destroyed) return;
+    if (!outcome.ok) {
+      this.options.metrics.authFailure(outcome.reason);
+      const status = outcome.reason === 'overloaded' ? GRPC_UNAVAILABLE : GRPC_UNAUTHENTICATED;
+      const message =
+        status === GRPC_UNAVAILABLE
+          ? 'authentication temporarily overloaded'
+          : this.options.auth.current.grpcMessage;
+      respondTrailersOnly(stream, status, message);
+      this.finish(stream, headers, String(status), startedAt, undefined, 0, 0, outcome.reason);
+      return;
+    }
+    new GrpcExchange(this, stream, headers, flags, outcome.identity, startedAt).start();
+  }
+
+  finish(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    grpcStatus: string | undefined,
+    startedAt: number,
+    identity: string | undefined,
+    bytesIn: number,
+    bytesOut: number,
+    authFailure?: AuthFailureReason,
+    error?: string,
+  ): void {
+    const { metrics, accessLog, config } = this.options;
+    const status = stream.sentHeaders?.[':status'];
+    const httpStatus = typeof status === 'number' ? status : 0;
+    metrics.request(httpStatus, grpcStatus ?? '');
+    if (bytesIn > 0) metrics.bytesIn.inc(bytesIn);
+    if (bytesOut > 0) metrics.bytesOut.inc(bytesOut);
+    accessLog.write({
+      listener: config.name,
+      method: String(headers[':method'] ?? ''),
+      url: String(headers[':path'] ?? ''),
+      status: httpStatus,
+      grpcStatus,
+      durationMs: performance.now() - startedAt,
+      bytesIn,
+      bytesOut,
+      identity,
+      client: clientAddress(stream.session?.socket?.remoteAddress),
+      upstream: this.upstreamName,
+      authFailure,
+      error,
+    });
+  }
+}
+
+/** A gRPC answer without a body: status and message in the (only) HEADERS frame. */
+function respondTrailersOnly(stream: ServerHttp2Stream, grpcStatus: number, message: string): void {
+  if (stream.headersSent || stream.destroyed) {
+    stream.close(NGHTTP2_INTERNAL_ERROR);
+    return;
+  }
+  stream.respond(
+    {
+      ':status': 200,
+      'content-type': 'application/grpc',
+      'grpc-status': String(grpcStatus),
+      'grpc-message': encodeURIComponent(message),
+    },
+    { endStream: true },
+  );
+  // Whatever the client still sends is not wanted: stop reading it.
+  if (!stream.readableEnded) stream.close(constants.NGHTTP2_NO_ERROR);
+}
+
+function forwardedRequestHeaders(
+  headers: IncomingHttpHeaders,
+  listener: GrpcListener,
+  stream: ServerHttp2Stream,
+  identity: string,
+): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {
+    ':method': headers[':method'],
+    ':path': headers[':path'],
+    ':scheme': 'http',
+    ':authority': listener.options.config.upstream.host,
+  };
+  for (const name in headers) {
+    if (DROPPED_REQUEST_HEADERS.has(name)) continue;
+    if (name === 'te' && headers.te !== 'trailers') continue;
+    out[name] = headers[name];
+  }
+  const client = clientAddress(stream.session?.socket?.remoteAddress);
+  const previous = headers['x-forwarded-for'];
+  out['x-forwarded-for'] = previous === undefined ? client : `${previous}, ${client}`;
+  out['x-forwarded-proto'] = 'http';
+  if (headers[':authority'] !== undefined) out['x-forwarded-host'] = headers[':authority'];
+  out['x-authenticated-user'] = identity;
+  return out;
+}
+
+function filterResponseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const name in headers) {
+    if (!DROPPED_RESPONSE_HEADERS.has(name)) out[name] = headers[name];
+  }
+  return out;
+}
+
+/** One proxied gRPC call: client stream <-> upstream stream, headers, data and trailers. */
+class GrpcExchange {
+  private upstream: ClientHttp2Stream | null = null;
+  private trailers: OutgoingHttpHeaders | null = null;
+  private grpcStatus: string | undefined;
+  private bytesIn = 0;
+  private bytesOut = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private done = false;
+  private forwardedAt = 0;
+
+  constructor(
+    private readonly listener: GrpcListener,
+    private readonly stream: ServerHttp2Stream,
+    private readonly headers: IncomingHttpHeaders,
+    private readonly flags: number,
+    private readonly identity: string,
+    private readonly startedAt: number,
+  ) {}
+
+  start(): void {
+    const { stream, listener } = this;
+    listener.options.metrics.inFlight.inc();
+    const endStream = (this.flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0 || stream.readableEnded;
+    this.forwardedAt = performance.now();
+    let upstream: ClientHttp2Stream;
+    try {
+      upstream = listener.pool.request(
+        forwardedRequestHeaders(this.headers, listener, stream, this.identity),
+        endStream,
+      );
+    } catch (error) {
+      this.failBeforeResponse(error);
+      return;
+    }
+    this.upstream = upstream;
+    this.timer = setTimeout(() => this.onTimeout(), listener.options.responseTimeoutMs);
+
+    upstream.on('response', (headers, flags) => this.onResponse(headers, flags));
+    upstream.on('trailers', (trailers) => {
+      this.trailers = filterResponseHeaders(trailers);
+      const status = trailers['grpc-status'];
+      if (status !== undefined) this.grpcStatus = String(status);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      this.bytesOut += chunk.length;
+      if (!stream.write(chunk)) {
+        upstream.pause();
+        stream.once('drain', () => upstream.resume());
+      }
+    });
+    upstream.on('end', () => {
+      if (stream.headersSent && !stream.writableEnded) stream.end();
+    });
+    upstream.on('error', (error: Error) => this.onUpstreamError(error));
+    upstream.on('close', () => this.onUpstreamClose());
+
+    stream.on('wantTrailers', () => {
+      if (this.trailers !== null) stream.sendTrailers(this.trailers);
+      else stream.close();
+    });
+    stream.on('close', () => this.onClientClose());
+    if (!endStream) {
+      stream.on('data', (chunk: Buffer) => {
+        this.bytesIn += chunk.length;
+        if (!upstream.write(chunk)) {
+          stream.pause();
+          upstream.once('drain', () => stream.resume());
+        }
+      });
+      stream.on('end', () => upstream.end());
+    }
+  }
+
+  private onResponse(headers: IncomingHttpHeaders, flags: number): void {
+    this.clearTimer();
+    const { stream } = this;
+    this.listener.options.metrics.upstreamLatency.observe((performance.now() - this.forwardedAt) / 1000);
+    if (stream.destroyed) return;
+    const trailersOnly = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+    if (trailersOnly && headers['grpc-status'] !== undefined)
+      this.grpcStatus = String(headers['grpc-status']);
+    try {
+      stream.respond(
+        filterResponseHeaders(headers),
+        trailersOnly ? { endStream: true } : { waitForTrailers: true },
+      );
+    } catch (error) {
+      this.upstream?.close(NGHTTP2_CANCEL);
+      this.failBeforeResponse(error);
+    }
+  }
+
+  private onTimeout(): void {
+    this.timer = null;
+    if (this.done || this.stream.headersSent) return;
+    this.listener.options.metrics.upstreamErrors.timeout.inc();
+    this.upstream?.close(NGHTTP2_CANCEL);
+    this.answer(4, `upstream ${this.listener.upstreamName} did not answer in time`, 'timeout');
+  }
+
+  private onUpstreamError(error: Error): void {
+    if (this.done) return;
+    if (!this.stream.headersSent) {
+      this.failBeforeResponse(error);
+      return;
+    }
+    this.stream.close(NGHTTP2_INTERNAL_ERROR);
+    this.complete(errorLabel(error));
+  }
+
+  private onUpstreamClose(): void {
+    this.clearTimer();
+    const { stream } = this;
+    if (this.done) return;
+    if (!stream.headersSent) {
+      // Closed (RST_STREAM) before any answer.
+      this.failBeforeResponse(
+        Object.assign(new Error('upstream reset the stream'), { code: 'ERR_UPSTREAM_RESET' }),
+      );
+      return;
+    }
+    if (!stream.writableEnded && !stream.destroyed) {
+      const rstCode = this.upstream?.rstCode ?? 0;
+      if (rstCode !== 0) stream.close(rstCode);
+      else stream.end();
+    }
+    this.complete();
+  }
+
+  private onClientClose(): void {
+    const upstream = this.upstream;
+    if (upstream !== null && !upstream.closed && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);
+    this.complete(
+      this.stream.rstCode !== 0 && this.stream.rstCode !== undefined ? 'client reset' : undefined,
+    );
+  }
+
+  private failBeforeResponse(error: unknown): void {
+    const failure = classifyUpstreamError(error);
+    this.listener.options.metrics.upstreamErrors[failure.kind].inc();
+    this.answer(
+      failure.grpcStatus,
+      upstreamFailureText(failure, this.listener.upstreamName),
+      errorLabel(error),
+    );
+  }
+
+  private answer(grpcStatus: number, message: string, error: string): void {
+    this.grpcStatus = String(grpcStatus);
+    if (!this.stream.destroyed) respondTrailersOnly(this.stream, grpcStatus, message);
+    this.complete(error);
+  }
+
+  private complete(error?: string): void {
+    if (this.done) return;
+    this.done = true;
+    this.clearTimer();
+    const { listener } = this;
+    listener.options.metrics.inFlight.dec();
+    listener.finish(
+      this.stream,
+      this.headers,
+      this.grpcStatus,
+      this.startedAt,
+      this.identity,
+      this.bytesIn,
+      this.bytesOut,
+      undefined,
+      error,
+    );
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+  }
+}
+
+function flattenHeaders(headers: IncomingHttpHeaders): string[] {
+  const flat: string[] = [];
+  for (const name in headers) {
+    const value = headers[name];
+    if (Array.isArray(value)) for (const item of value) flat.push(name, item);
+    else if (value !== undefined) flat.push(name, String(value));
+  }
+  return flat;
+}
+
+function errorLabel(error: unknown): string {
+  if (error instanceof Error) {
+    const cause = (error as { cause?: { code?: string } }).cause;
+    return cause?.code ?? (error as NodeJS.ErrnoException).code ?? error.name;
+  }
+  return 'error';
+}

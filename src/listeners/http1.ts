@@ -1,0 +1,385 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Dispatcher, Pool } from 'undici';
+import type { AuthState } from '../auth/auth-state.js';
+import type { AuthFailureReason, AuthOutcome } from '../auth/credential-store.js';
+import { readPresentedCredential } from '../auth/presented-credential.js';
+import type { ListenerConfig } from '../config/types.js';
+import type { AccessLog } from '../observability/access-log.js';
+import type { Logger } from '../observability/logger.js';
+import type { ListenerMetrics } from '../observability/metrics.js';
+import { classifyUpstreamError, upstreamFailureText } from '../upstream/errors.js';
+import { clientAddress, downstreamResponseHeaders, upstreamRequestHeaders } from '../upstream/headers.js';
+import { createHttp1Upstream } from '../upstream/http1-upstream.js';
+
+export interface Http1ListenerOptions {
+  readonly config: ListenerConfig & { readonly upstream: URL };
+  readonly auth: AuthState;
+  readonly metrics: ListenerMetrics;
+  readonly accessLog: AccessLog;
+  readonly logger: Logger;
+  readonly connectTimeoutMs: number;
+  readonly responseTimeoutMs: number;
+}
+
+const FAILURE_TEXT_HEADERS = { 'content-type': 'text/plain; charset=utf-8' } as const;
+
+/**
+ * An HTTP/1.1 data port (4318, 9090, 8428): authenticate every request, then stream it to the
+ * upstream pool and stream the answer back. No framework sits on this path: the node:http
+ * server hands over the request, undici's dispatch API delivers the response in chunks that are
+ * written straight to the client with backpressure.
+ */
+export class Http1Listener {
+  readonly server: Server;
+  readonly pool: Pool;
+  readonly upstreamName: string;
+  readonly upstreamHost: string;
+
+  constructor(readonly options: Http1ListenerOptions) {
+    this.upstreamHost = options.config.upstream.host;
+    this.upstreamName = options.config.upstream.host;
+    this.pool = createHttp1Upstream(options.config.upstream, {
+      connectTimeoutMs: options.connectTimeoutMs,
+      responseTimeoutMs: options.responseTimeoutMs,
+      connections: 256,
+    });
+    this.server = createServer(
+      {
+        keepAlive: true,
+        keepAliveTimeout: 65_000,
+        headersTimeout: 30_000,
+        // Bodies such as a multi-GB /api/v1/import stream for as long as they need.
+        requestTimeout: 0,
+        noDelay: true,
+        maxHeaderSize: 16 * 1024,
+      },
+      (req, res) => this.handle(req, res, false),
+    );
+    this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) =>
+      this.handle(req, res, true),
+    );
+    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) =>
+      this.onClientError(error, socket),
+    );
+  }
+
+  listen(): Promise<void> {
+    const { host, port } = this.options.config.listen;
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error): void => reject(error);
+      this.server.once('error', onError);
+      this.server.listen(port, host, () => {
+        this.server.off('error', onError);
+        resolve();
+      });
+    });
+  }
+
+  /** Stops accepting, lets in-flight exchanges finish, closes idle keep-alive connections. */
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeIdleConnections();
+    });
+    await this.pool.close();
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
+    const startedAt = performance.now();
+    const credentials = this.options.auth.current;
+    const outcome = credentials.store.authenticate(readPresentedCredential(req.rawHeaders));
+    if (outcome instanceof Promise) {
+      outcome.then(
+        (settled) => this.afterAuth(req, res, settled, expectsContinue, startedAt),
+        () => this.afterAuth(req, res, { ok: false, reason: 'overloaded' }, expectsContinue, startedAt),
+      );
+    } else {
+      this.afterAuth(req, res, outcome, expectsContinue, startedAt);
+    }
+  }
+
+  private afterAuth(
+    req: IncomingMessage,
+    res: ServerResponse,
+    outcome: AuthOutcome,
+    expectsContinue: boolean,
+    startedAt: number,
+  ): void {
+    if (!outcome.ok) {
+      this.reject(req, res, outcome.reason, startedAt);
+      return;
+    }
+    const path = originFormPath(req.url);
+    if (path === null || req.method === 'CONNECT') {
+      this.answerText(req, res, 400, 'bad request target', startedAt, outcome.identity);
+      return;
+    }
+    if (expectsContinue) res.writeContinue();
+    new ProxyExchange(this, req, res, outcome.identity, path, startedAt).start();
+  }
+
+  private reject(
+    req: IncomingMessage,
+    res: ServerResponse,
+    reason: AuthFailureReason,
+    startedAt: number,
+  ): void {
+    const { http401 } = this.options.auth.current;
+    const status = reason === 'overloaded' ? 503 : 401;
+    this.options.metrics.authFailure(reason);
+    // Do not read an unauthenticated body: answer and close the connection instead.
+    if (hasRequestBody(req) && !req.complete) res.shouldKeepAlive = false;
+    if (status === 401) {
+      res.writeHead(401, http401.headers);
+      res.end(http401.body);
+    } else {
+      res.writeHead(503, { ...FAILURE_TEXT_HEADERS, 'retry-after': '1' });
+      res.end('authentication temporarily overloaded');
+    }
+    this.finish(req, status, startedAt, undefined, 0, 0, reason);
+  }
+
+  answerText(
+    req: IncomingMessage,
+    res: ServerResponse,
+    status: number,
+    text: string,
+    startedAt: number,
+    identity: string | undefined,
+    error?: string,
+  ): void {
+    if (!res.headersSent) {
+      if (hasRequestBody(req) && !req.complete) res.shouldKeepAlive = false;
+      res.writeHead(status, FAILURE_TEXT_HEADERS);
+      res.end(text);
+    } else {
+      res.destroy();
+    }
+    this.finish(req, status, startedAt, identity, 0, 0, undefined, error);
+  }
+
+  finish(
+    req: IncomingMessage,
+    status: number,
+    startedAt: number,
+    identity: string | undefined,
+    bytesIn: number,
+    bytesOut: number,
+    authFailure?: AuthFailureReason,
+    error?: string,
+  ): void {
+    const { metrics, accessLog, config } = this.options;
+    metrics.request(status);
+    if (bytesIn > 0) metrics.bytesIn.inc(bytesIn);
+    if (bytesOut > 0) metrics.bytesOut.inc(bytesOut);
+    accessLog.write({
+      listener: config.name,
+      method: req.method ?? '',
+      url: req.url ?? '',
+      status,
+      durationMs: performance.now() - startedAt,
+      bytesIn,
+      bytesOut,
+      identity,
+      client: clientAddress(req.socket.remoteAddress),
+      upstream: this.upstreamName,
+      authFailure,
+      error,
+    });
+  }
+
+  private onClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+    // Malformed requests (smuggling attempts, bad framing, oversize headers) never reach the upstream.
+    if (error.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status =
+      error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const text =
+      status === 431 ? 'request header fields too large' : status === 408 ? 'request timeout' : 'bad request';
+    socket.end(
+      `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\n` +
+        `content-type: text/plain\r\ncontent-length: ${text.length}\r\nconnection: close\r\n\r\n${text}`,
+    );
+    this.options.logger.debug(
+      { listener: this.options.config.name, code: error.code },
+      'rejected malformed request',
+    );
+  }
+}
+
+/**
+ * One proxied request: an undici dispatch handler that writes the upstream's answer straight
+ * into the client's response, pausing the upstream when the client is slow.
+ */
+class ProxyExchange implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | null = null;
+  private status = 0;
+  private bytesIn = 0;
+  private bytesOut = 0;
+  private done = false;
+  private forwardedAt = 0;
+
+  constructor(
+    private readonly listener: Http1Listener,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly identity: string,
+    private readonly path: string,
+    private readonly startedAt: number,
+  ) {}
+
+  start(): void {
+    const { req, listener } = this;
+    listener.options.metrics.inFlight.inc();
+    const withBody = hasRequestBody(req);
+    if (withBody) req.on('data', (chunk: Buffer) => this.countIn(chunk));
+    this.res.on('close', () => this.onClientClose());
+    this.forwardedAt = performance.now();
+    listener.pool.dispatch(
+      {
+        path: this.path,
+        method: req.method as Dispatcher.HttpMethod,
+        headers: upstreamRequestHeaders(req.rawHeaders, req.headers, {
+          clientAddress: clientAddress(req.socket.remoteAddress),
+          proto: 'http',
+          originalHost: req.headers.host,
+          identity: this.identity,
+          upstreamHost: listener.upstreamHost,
+        }),
+        body: withBody ? req : null,
+        // A proxy must not replay a request on its own; a failed exchange is the client's to retry.
+        idempotent: false,
+        blocking: true,
+      },
+      this,
+    );
+  }
+
+  private countIn(chunk: Buffer): void {
+    this.bytesIn += chunk.length;
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.done) controller.abort(new Error('client went away'));
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    if (statusCode < 200) return;
+    this.listener.options.metrics.upstreamLatency.observe((performance.now() - this.forwardedAt) / 1000);
+    this.status = statusCode;
+    try {
+      this.res.writeHead(statusCode, downstreamResponseHeaders(headers));
+    } catch {
+      controller.abort(
+        Object.assign(new Error('invalid response headers'), { code: 'ERR_BAD_UPSTREAM_HEADERS' }),
+      );
+    }
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.bytesOut += chunk.length;
+    if (!this.res.write(chunk)) {
+      controller.pause();
+      this.res.once('drain', () => controller.resume());
+    }
+  }
+
+  onResponseEnd(): void {
+    this.res.end();
+    this.complete(this.status);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    if (this.done) return;
+    const { listener } = this;
+    if (this.res.headersSent) {
+      // Mid-body failure: the status line is gone, so the only honest signal is a cut connection.
+      this.res.destroy();
+      this.complete(this.status, errorLabel(error));
+      return;
+    }
+    const failure = classifyUpstreamError(error);
+    listener.options.metrics.upstreamErrors[failure.kind].inc();
+    this.done = true;
+    listener.options.metrics.inFlight.dec();
+    if (this.res.destroyed) {
+      listener.finish(
+        this.req,
+        499,
+        this.startedAt,
+        this.identity,
+        this.bytesIn,
+        0,
+        undefined,
+        'client closed',
+      );
+      return;
+    }
+    listener.answerText(
+      this.req,
+      this.res,
+      failure.httpStatus,
+      upstreamFailureText(failure, listener.upstreamName),
+      this.startedAt,
+      this.identity,
+      errorLabel(error),
+    );
+  }
+
+  private onClientClose(): void {
+    if (this.done) return;
+    if (!this.res.writableFinished) {
+      this.controller?.abort(new Error('client went away'));
+      this.complete(499, 'client closed');
+    }
+  }
+
+  private complete(status: number, error?: string): void {
+    if (this.done) return;
+    this.done = true;
+    const { listener } = this;
+    listener.options.metrics.inFlight.dec();
+    listener.finish(
+      this.req,
+      status,
+      this.startedAt,
+      this.identity,
+      this.bytesIn,
+      this.bytesOut,
+      undefined,
+      error,
+    );
+  }
+}
+
+function errorLabel(error: Error): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code ?? error.name;
+}
+
+function hasRequestBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** The origin-form target to forward; absolute-form (`http://host/path`) is reduced to its path. */
+function originFormPath(url: string | undefined): string | null {
+  if (url === undefined || url === '') return null;
+  if (url.charCodeAt(0) === 47 /* / */) return url;
+  if (!/^https?:\/\//i.test(url)) return null;
+  try {
+    const parsed = new URL(url);
+    return parsed.pathname + parsed.search;
+  } catch {
+    return null;
+  }
+}

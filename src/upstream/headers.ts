@@ -1,0 +1,111 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+/**
+ * Connection-specific headers (RFC 9110 §7.6.1) that never cross a proxy, plus `x-api-key` (our
+ * credential, not the upstream's), `expect` (the gateway answers 100-continue itself) and
+ * `x-authenticated-user` / `x-forwarded-*` (ours to set; a client must not forge them).
+ */
+const DROPPED_REQUEST_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+  'host',
+  'expect',
+  'x-api-key',
+  'x-authenticated-user',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+]);
+
+const DROPPED_RESPONSE_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+]);
+
+/** Header names listed in a `Connection` header are hop-by-hop too. */
+function connectionTokens(value: string | string[] | undefined): Set<string> | null {
+  if (value === undefined) return null;
+  const joined = Array.isArray(value) ? value.join(',') : value;
+  const tokens = new Set<string>();
+  for (const token of joined.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name !== '' && name !== 'close' && name !== 'keep-alive') tokens.add(name);
+  }
+  return tokens.size === 0 ? null : tokens;
+}
+
+export interface ForwardedContext {
+  readonly clientAddress: string;
+  readonly proto: 'http' | 'https';
+  readonly originalHost: string | undefined;
+  readonly identity: string;
+  readonly upstreamHost: string;
+}
+
+/**
+ * Builds the upstream request's header list from the client's raw headers, as a flat
+ * [name, value, ...] array (what undici takes without copying into an object).
+ */
+export function upstreamRequestHeaders(
+  rawHeaders: readonly string[],
+  parsed: IncomingHttpHeaders,
+  context: ForwardedContext,
+): string[] {
+  const extraDropped = connectionTokens(parsed.connection);
+  const out: string[] = [];
+  let forwardedFor: string | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const lower = name.toLowerCase();
+    if (DROPPED_REQUEST_HEADERS.has(lower) || extraDropped?.has(lower)) continue;
+    if (lower === 'x-forwarded-for') {
+      forwardedFor =
+        forwardedFor === undefined ? rawHeaders[i + 1]! : `${forwardedFor}, ${rawHeaders[i + 1]!}`;
+      continue;
+    }
+    out.push(name, rawHeaders[i + 1]!);
+  }
+  out.push(
+    'host',
+    context.upstreamHost,
+    'x-forwarded-for',
+    forwardedFor === undefined ? context.clientAddress : `${forwardedFor}, ${context.clientAddress}`,
+    'x-forwarded-proto',
+    context.proto,
+    'x-authenticated-user',
+    context.identity,
+  );
+  if (context.originalHost !== undefined) out.push('x-forwarded-host', context.originalHost);
+  return out;
+}
+
+/** The upstream's response headers minus the hop-by-hop ones. */
+export function downstreamResponseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const extraDropped = connectionTokens(headers.connection);
+  const out: OutgoingHttpHeaders = {};
+  for (const name in headers) {
+    if (DROPPED_RESPONSE_HEADERS.has(name) || extraDropped?.has(name)) continue;
+    const value = headers[name];
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
+}
+
+/** Strips an IPv4-mapped IPv6 prefix so logs and X-Forwarded-For show `1.2.3.4`. */
+export function clientAddress(remoteAddress: string | undefined): string {
+  if (remoteAddress === undefined) return 'unknown';
+  return remoteAddress.startsWith('::ffff:') ? remoteAddress.slice(7) : remoteAddress;
+}
