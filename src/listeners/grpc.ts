@@ -198,6 +198,18 @@ export class GrpcListener {
   }
 }
 
+/** gRPC's percent-encoding: only bytes outside printable ASCII, and '%' itself, are escaped. */
+export function encodeGrpcMessage(message: string): string {
+  let out = '';
+  for (const byte of Buffer.from(message, 'utf8')) {
+    out +=
+      byte >= 0x20 && byte <= 0x7e && byte !== 0x25
+        ? String.fromCharCode(byte)
+        : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
 /** A gRPC answer without a body: status and message in the (only) HEADERS frame. */
 function respondTrailersOnly(stream: ServerHttp2Stream, grpcStatus: number, message: string): void {
   if (stream.headersSent || stream.destroyed) {
@@ -209,7 +221,7 @@ function respondTrailersOnly(stream: ServerHttp2Stream, grpcStatus: number, mess
       ':status': 200,
       'content-type': 'application/grpc',
       'grpc-status': String(grpcStatus),
-      'grpc-message': encodeURIComponent(message),
+      'grpc-message': encodeGrpcMessage(message),
     },
     { endStream: true },
   );
