@@ -52,10 +52,12 @@ const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h
 export function parseDuration(text: string): Parsed<number> {
   const match = DURATION.exec(text.trim());
   if (!match) return fail(`expected a duration such as 5s, 250ms or 2m, got "${text}"`);
-  const ms = Number(match[1]) * (UNIT_MS[match[2] ?? 's'] ?? 1000);
-  if (!Number.isFinite(ms) || ms <= 0) return fail(`must be greater than zero, got "${text}"`);
+  // Rounded before the checks: a sub-millisecond value would otherwise become 0, which
+  // undici and Node timers read as "no timeout at all".
+  const ms = Math.round(Number(match[1]) * (UNIT_MS[match[2] ?? 's'] ?? 1000));
+  if (!Number.isFinite(ms) || ms <= 0) return fail(`must be at least 1ms, got "${text}"`);
   if (ms > 2 ** 31 - 1) return fail(`must be at most 24 days, got "${text}"`);
-  return ok(Math.round(ms));
+  return ok(ms);
 }
 
 /** A whole number within [min, max]. */
