@@ -4,6 +4,8 @@ import { AuthState, activeCredentials } from './auth/auth-state.js';
 import { BcryptVerifier } from './auth/bcrypt-verifier.js';
 import { CredentialStore } from './auth/credential-store.js';
 import { formatAddress, redactedConfig } from './config/redact.js';
+import type { ReloadResult } from './config/reloader.js';
+import { mergeReloadable, settingsNeedingRestart } from './config/restart-needed.js';
 import type { GatewayConfig, ListenerConfig } from './config/types.js';
 import { GrpcListener } from './listeners/grpc.js';
 import { Http1Listener } from './listeners/http1.js';
@@ -13,9 +15,12 @@ import { GatewayMetrics } from './observability/metrics.js';
 
 type DataListener = Http1Listener | GrpcListener;
 
+/** How the admin port's POST /reload reaches the reloader, which lives beside the gateway. */
+export type ReloadHandler = () => ReloadResult;
+
 /**
  * The running gateway: one listener per enabled data port, the admin port, and the credentials
- * every listener reads from one shared cell.
+ * every listener reads from one shared cell that a reload replaces.
  */
 export class Gateway {
   readonly metrics = new GatewayMetrics();
@@ -27,23 +32,33 @@ export class Gateway {
   });
   readonly auth: AuthState;
   readonly listeners: DataListener[] = [];
+  private readonly accessLog: AccessLog;
   private admin: FastifyInstance | null = null;
   private listening = false;
-  private stopping = false;
+  private draining = false;
+  private healthcheckFailed = false;
+  reloadHandler: ReloadHandler | null = null;
+  reloadStatus: () => { ok: boolean; timestamp: number; successes: number; failures: number } = () => ({
+    ok: true,
+    timestamp: this.startedAt / 1000,
+    successes: 0,
+    failures: 0,
+  });
+  private readonly startedAt = Date.now();
 
   private constructor(
     private config: GatewayConfig,
     private readonly logger: Logger,
   ) {
     this.auth = new AuthState(activeCredentials(new CredentialStore(config, this.bcrypt)));
-    const accessLog = new AccessLog(logger, config.accessLog);
+    this.accessLog = new AccessLog(logger, config.accessLog);
     for (const listener of config.listeners) {
       if (listener.upstream === null) continue;
       const options = {
         config: listener as ListenerConfig & { upstream: URL },
         auth: this.auth,
         metrics: this.metrics.forListener(listener.name, listener.upstream.host),
-        accessLog,
+        accessLog: this.accessLog,
         logger,
         connectTimeoutMs: config.upstreamConnectTimeoutMs,
         responseTimeoutMs: config.upstreamTimeoutMs,
@@ -52,6 +67,7 @@ export class Gateway {
         listener.protocol === 'h2c' ? new GrpcListener(options) : new Http1Listener(options),
       );
     }
+    this.registerStateMetrics();
   }
 
   static async start(config: GatewayConfig, logger: Logger): Promise<Gateway> {
@@ -64,8 +80,43 @@ export class Gateway {
     return this.config;
   }
 
+  /** Ready for traffic: every enabled listener bound, not draining, not failed by an operator. */
   get ready(): boolean {
-    return this.listening && !this.stopping;
+    return this.listening && !this.draining && !this.healthcheckFailed;
+  }
+
+  /**
+   * Applies a validated configuration: credentials, auth method and logging take effect for the
+   * next request on every connection; listener and upstream changes are reported as needing a
+   * restart. Answers the names of those settings.
+   */
+  applyConfig(next: GatewayConfig): readonly string[] {
+    const restartNeeded = settingsNeedingRestart(this.config, next);
+    const store = new CredentialStore(next, this.bcrypt);
+    this.auth.current = activeCredentials(store);
+    this.bcrypt.retainOnly(store.bcryptHashes);
+    this.accessLog.enabled = next.accessLog;
+    this.logger.level = next.logLevel;
+    const previous = this.config;
+    this.config = mergeReloadable(previous, next);
+    this.logger.info(
+      {
+        auth_method: next.authMethod,
+        api_keys: next.apiKeys.length,
+        basic_users: next.basicCredentials.length,
+        keys_added: next.apiKeys.filter((key) => !previous.apiKeys.includes(key)).length,
+        keys_removed: previous.apiKeys.filter((key) => !next.apiKeys.includes(key)).length,
+      },
+      'configuration reloaded',
+    );
+    if (restartNeeded.length > 0) {
+      this.logger.warn(
+        { settings: restartNeeded },
+        'these changed settings take effect only after a restart',
+      );
+    }
+    if (next.placeholderKeyInUse) this.warnPlaceholder();
+    return restartNeeded;
   }
 
   private async listen(): Promise<void> {
@@ -73,6 +124,14 @@ export class Gateway {
     this.admin = createAdminServer(this.metrics, {
       ready: () => this.ready,
       configDump: () => redactedConfig(this.config),
+      reload: () => this.reloadHandler?.() ?? { ok: false, errors: ['reloading is not enabled'] },
+      setHealthcheckFailed: (failed) => {
+        this.healthcheckFailed = failed;
+        logger.warn(
+          { ready: this.ready },
+          failed ? 'health check failed by operator' : 'health check restored by operator',
+        );
+      },
     });
     await listenAdmin(this.admin, config.admin);
     logger.info({ address: formatAddress(config.admin) }, 'admin listening');
@@ -88,12 +147,6 @@ export class Gateway {
       if (listener.upstream === null)
         logger.info({ listener: listener.name }, 'listener off (upstream set to off)');
     }
-    this.logAuthSummary();
-    this.listening = true;
-  }
-
-  private logAuthSummary(): void {
-    const { config, logger } = this;
     logger.info(
       {
         auth_method: config.authMethod,
@@ -102,19 +155,88 @@ export class Gateway {
       },
       'authentication configured',
     );
-    if (config.placeholderKeyInUse) {
-      logger.warn(
-        'THE PLACEHOLDER API KEY IS ACCEPTED: anyone who read the stock documentation can use this gateway. ' +
-          'Set ENVOY_API_KEYS in the env file (edge-gateway gen-key makes a key).',
-      );
-    }
+    if (config.placeholderKeyInUse) this.warnPlaceholder();
+    this.listening = true;
   }
 
-  /** Stops accepting, lets in-flight requests finish, then closes the admin port. */
+  private warnPlaceholder(): void {
+    this.logger.warn(
+      'THE PLACEHOLDER API KEY IS ACCEPTED: anyone who has read the stock documentation can use this gateway. ' +
+        'Set ENVOY_API_KEYS in the env file (edge-gateway gen-key makes a key).',
+    );
+  }
+
+  /**
+   * Graceful drain: /ready turns 503 at once, listeners stop accepting, HTTP/2 sessions get
+   * GOAWAY, in-flight requests finish (cut at DRAIN_TIMEOUT), then the admin port closes.
+   */
   async stop(): Promise<void> {
-    if (this.stopping) return;
-    this.stopping = true;
-    await Promise.all(this.listeners.map((listener) => listener.close()));
+    if (this.draining) return;
+    this.draining = true;
+    const deadline = this.config.drainTimeoutMs;
+    await Promise.all(this.listeners.map((listener) => listener.close(deadline)));
     await this.admin?.close();
+  }
+
+  private registerStateMetrics(): void {
+    const { metrics } = this;
+    metrics.gaugeFrom(
+      'gateway_config_last_reload_successful',
+      'Whether the last configuration reload succeeded (1) or was rejected (0).',
+      null,
+      () => (this.reloadStatus().ok ? 1 : 0),
+    );
+    metrics.gaugeFrom(
+      'gateway_config_last_reload_success_timestamp_seconds',
+      'Unix time of the last successful configuration load.',
+      null,
+      () => this.reloadStatus().timestamp,
+    );
+    metrics.counterFrom(
+      'gateway_config_reloads_total',
+      'Configuration reloads applied.',
+      () => this.reloadStatus().successes,
+    );
+    metrics.counterFrom(
+      'gateway_config_reload_failures_total',
+      'Configuration reloads rejected as invalid.',
+      () => this.reloadStatus().failures,
+    );
+    metrics.gaugeFrom(
+      'gateway_placeholder_key_in_use',
+      'Whether the stock placeholder API key is accepted.',
+      null,
+      () => (this.config.placeholderKeyInUse ? 1 : 0),
+    );
+    metrics.gaugeFrom('gateway_ready', 'Whether the instance takes traffic (admin /ready).', null, () =>
+      this.ready ? 1 : 0,
+    );
+    metrics.counterFrom(
+      'gateway_bcrypt_cache_hits_total',
+      'bcrypt verifications answered from the cache.',
+      () => this.bcrypt.cacheHits,
+    );
+    metrics.counterFrom(
+      'gateway_bcrypt_cache_misses_total',
+      'bcrypt verifications that ran bcrypt.',
+      () => this.bcrypt.cacheMisses,
+    );
+    metrics.counterFrom(
+      'gateway_bcrypt_rejected_overload_total',
+      'bcrypt verifications refused because the bounded bcrypt queue was full.',
+      () => this.bcrypt.rejectedOverload,
+    );
+    metrics.gaugeFrom('gateway_open_connections', 'Open client connections, by listener.', 'listener', () =>
+      this.listeners.map((listener) => [listener.options.config.name, listener.openConnections] as const),
+    );
+    metrics.gaugeFrom(
+      'gateway_upstream_http2_sessions',
+      'Open HTTP/2 sessions to gRPC upstreams, by listener.',
+      'listener',
+      () =>
+        this.listeners
+          .filter((listener): listener is GrpcListener => listener instanceof GrpcListener)
+          .map((listener) => [listener.options.config.name, listener.pool.openSessions] as const),
+    );
   }
 }

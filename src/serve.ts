@@ -1,4 +1,5 @@
 import { loadGatewayConfig } from './config/load.js';
+import { ConfigReloader } from './config/reloader.js';
 import { Gateway } from './gateway.js';
 import { createLogger } from './observability/logger.js';
 
@@ -9,9 +10,13 @@ export interface ServeOptions {
 /** Exit code of a configuration that cannot be used (as `envoy --mode validate` and promtool do). */
 export const EXIT_BAD_CONFIG = 2;
 
-/** Runs the gateway until SIGTERM or SIGINT, then drains and exits 0. */
+/**
+ * Runs the gateway: live reload on env-file change, SIGHUP and POST /reload; graceful drain
+ * and exit 0 on SIGTERM or SIGINT.
+ */
 export async function serve(options: ServeOptions): Promise<void> {
-  const loaded = loadGatewayConfig(process.env, options.envFile);
+  const processEnv = { ...process.env };
+  const loaded = loadGatewayConfig(processEnv, options.envFile);
   if (!loaded.ok) {
     for (const error of loaded.errors) process.stderr.write(`edge-gateway: configuration error: ${error}\n`);
     process.exitCode = EXIT_BAD_CONFIG;
@@ -31,18 +36,40 @@ export async function serve(options: ServeOptions): Promise<void> {
     logger.flush();
     process.exit(1);
   }
-  logger.info({ env_file: config.envFile }, 'edge-gateway started');
+
+  const reloader = new ConfigReloader({
+    processEnv,
+    envFile: config.envFile,
+    initialFingerprint: loaded.fingerprint,
+    apply: (next) => gateway.applyConfig(next),
+    logger,
+  });
+  gateway.reloadHandler = () => reloader.reload('admin');
+  gateway.reloadStatus = () => ({
+    ok: reloader.lastReloadSuccessful,
+    timestamp: reloader.lastSuccessTimestampSeconds,
+    successes: reloader.successes,
+    failures: reloader.failures,
+  });
+  reloader.start();
+  process.on('SIGHUP', () => {
+    logger.info('SIGHUP: reloading the configuration');
+    reloader.reload('signal');
+  });
+  logger.info({ env_file: config.envFile }, 'edge-gateway started; edits to the env file apply live');
 
   const shutdown = (signal: NodeJS.Signals): void => {
-    logger.info({ signal }, 'stopping: draining in-flight requests');
+    logger.info({ signal, drain_timeout_ms: gateway.currentConfig.drainTimeoutMs }, 'draining');
+    reloader.stop();
     gateway.stop().then(
       () => {
-        logger.info('stopped');
+        logger.info('drained, exiting');
         logger.flush();
         process.exit(0);
       },
       (error: Error) => {
-        logger.error({ err: error.message }, 'error while stopping');
+        logger.error({ err: error.message }, 'error while draining');
+        logger.flush();
         process.exit(1);
       },
     );

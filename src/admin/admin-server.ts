@@ -1,4 +1,5 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import type { ReloadResult } from '../config/reloader.js';
 import type { ListenAddress } from '../config/types.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 
@@ -6,11 +7,14 @@ export interface AdminHooks {
   /** True when every enabled listener is bound and the instance takes traffic. */
   ready(): boolean;
   configDump(): Record<string, unknown>;
+  reload(): ReloadResult;
+  setHealthcheckFailed(failed: boolean): void;
 }
 
 /**
  * The admin port (Envoy's 9901), bound to loopback by default. Fastify fits here: a handful of
- * low-traffic routes with JSON answers, far from the data path.
+ * low-traffic routes with JSON answers, far from the data path. Route names follow Envoy's
+ * (`/ready`, `/stats/prometheus`, `/config_dump`, `/healthcheck/fail`, `/healthcheck/ok`).
  */
 export function createAdminServer(metrics: GatewayMetrics, hooks: AdminHooks): FastifyInstance {
   const app = Fastify({ logger: false });
@@ -23,7 +27,7 @@ export function createAdminServer(metrics: GatewayMetrics, hooks: AdminHooks): F
       .send(ready ? 'LIVE' : 'NOT READY');
   });
 
-  const serveMetrics = async (_request: unknown, reply: import('fastify').FastifyReply): Promise<string> => {
+  const serveMetrics = async (_request: unknown, reply: FastifyReply): Promise<string> => {
     reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
   };
@@ -31,6 +35,20 @@ export function createAdminServer(metrics: GatewayMetrics, hooks: AdminHooks): F
   app.get('/stats/prometheus', serveMetrics);
 
   app.get('/config_dump', async (_request, reply) => reply.type('application/json').send(hooks.configDump()));
+
+  app.post('/reload', async (_request, reply) => {
+    const result = hooks.reload();
+    return reply.code(result.ok ? 200 : 400).send(result);
+  });
+
+  app.post('/healthcheck/fail', async (_request, reply) => {
+    hooks.setHealthcheckFailed(true);
+    return reply.type('text/plain').send('OK');
+  });
+  app.post('/healthcheck/ok', async (_request, reply) => {
+    hooks.setHealthcheckFailed(false);
+    return reply.type('text/plain').send('OK');
+  });
 
   return app;
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse } from 'dotenv';
@@ -8,6 +9,12 @@ export interface EnvSnapshot {
   readonly file: string;
   readonly fileFound: boolean;
   readonly vars: EnvVars;
+  /** Digest of the file's bytes as read (or of its absence): what the reloader compares. */
+  readonly fingerprint: string;
+}
+
+export function fingerprintOf(content: Buffer | null, missingCode = 'ENOENT'): string {
+  return content === null ? `missing:${missingCode}` : createHash('sha256').update(content).digest('base64');
 }
 
 export function envFilePath(processEnv: EnvVars, explicit?: string): string {
@@ -19,14 +26,19 @@ export function envFilePath(processEnv: EnvVars, explicit?: string): string {
  * edit to rotate keys; a missing file is normal (the stock defaults then apply).
  */
 export function readEnvSnapshot(processEnv: EnvVars, file: string): EnvSnapshot {
-  let text: string;
+  let content: Buffer;
   try {
-    text = readFileSync(file, 'utf8');
+    content = readFileSync(file);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      return { file, fileFound: false, vars: { ...processEnv } };
+      return { file, fileFound: false, vars: { ...processEnv }, fingerprint: fingerprintOf(null) };
     }
     throw new Error(`cannot read env file ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
   }
-  return { file, fileFound: true, vars: { ...processEnv, ...parse(text) } };
+  return {
+    file,
+    fileFound: true,
+    vars: { ...processEnv, ...parse(content) },
+    fingerprint: fingerprintOf(content),
+  };
 }

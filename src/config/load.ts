@@ -1,14 +1,16 @@
 import { type EnvVars, envFilePath, readEnvSnapshot } from './env-source.js';
 import { type ConfigResult, parseGatewayConfig } from './parse.js';
 
+export type LoadResult = ConfigResult & { readonly fingerprint: string | null };
+
 /** Reads the environment and env file, then parses: what start-up, reload and `check` all call. */
-export function loadGatewayConfig(processEnv: EnvVars, explicitEnvFile?: string): ConfigResult {
+export function loadGatewayConfig(processEnv: EnvVars, explicitEnvFile?: string): LoadResult {
   const file = envFilePath(processEnv, explicitEnvFile);
   let snapshot: ReturnType<typeof readEnvSnapshot>;
   try {
     snapshot = readEnvSnapshot(processEnv, file);
   } catch (error) {
-    return { ok: false, errors: [(error as Error).message] };
+    return { ok: false, errors: [(error as Error).message], fingerprint: null };
   }
-  return parseGatewayConfig(snapshot.vars, file);
+  return { ...parseGatewayConfig(snapshot.vars, file), fingerprint: snapshot.fingerprint };
 }

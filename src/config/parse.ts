@@ -112,6 +112,7 @@ export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult
   const upstreamConnectTimeoutMs = take('UPSTREAM_CONNECT_TIMEOUT', '5s', parseDuration);
   const upstreamTimeoutMs = take('UPSTREAM_TIMEOUT', '300s', parseDuration);
 
+  const drainTimeoutMs = take('DRAIN_TIMEOUT', '15s', parseDuration);
   const logLevel = take('LOG_LEVEL', 'info', (text) => oneOf(text, LOG_LEVELS));
   const logFormat = take('LOG_FORMAT', 'auto', (text) => oneOf(text, ['auto', 'json', 'pretty'] as const));
   const accessLog = take('ACCESS_LOG', 'on', (text) => oneOf(text, ['on', 'off'] as const));
@@ -124,6 +125,7 @@ export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult
     admin === undefined ||
     upstreamConnectTimeoutMs === undefined ||
     upstreamTimeoutMs === undefined ||
+    drainTimeoutMs === undefined ||
     logLevel === undefined ||
     logFormat === undefined ||
     accessLog === undefined
@@ -139,6 +141,7 @@ export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult
     admin,
     upstreamConnectTimeoutMs,
     upstreamTimeoutMs,
+    drainTimeoutMs,
     logLevel,
     logFormat,
     accessLog: accessLog === 'on',

@@ -31,6 +31,7 @@ export function redactedConfig(config: GatewayConfig): Record<string, unknown> {
     admin: address(config.admin),
     upstream_connect_timeout_ms: config.upstreamConnectTimeoutMs,
     upstream_timeout_ms: config.upstreamTimeoutMs,
+    drain_timeout_ms: config.drainTimeoutMs,
     log_level: config.logLevel,
     log_format: config.logFormat,
     access_log: config.accessLog,

@@ -32,6 +32,8 @@ export interface GatewayConfig {
   readonly admin: ListenAddress;
   readonly upstreamConnectTimeoutMs: number;
   readonly upstreamTimeoutMs: number;
+  /** How long in-flight requests may take to finish after SIGTERM. */
+  readonly drainTimeoutMs: number;
   readonly logLevel: LogLevel;
   /** `json`, `pretty`, or `auto` (pretty when stdout is a terminal). */
   readonly logFormat: 'json' | 'pretty' | 'auto';

@@ -97,7 +97,8 @@ export class GrpcListener {
     this.server.on('sessionError', () => undefined);
   }
 
-  get openSessions(): number {
+  /** Open client HTTP/2 sessions (each is one connection). */
+  get openConnections(): number {
     return this.sessions.size;
   }
 
@@ -113,11 +114,21 @@ export class GrpcListener {
     });
   }
 
-  /** Stops accepting, sends GOAWAY to every session, waits for in-flight streams to finish. */
-  async close(): Promise<void> {
+  /**
+   * Stops accepting, sends GOAWAY to every session (in-flight streams finish, new ones go
+   * elsewhere), and destroys what is still open at the deadline.
+   */
+  async close(deadlineMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const session of this.sessions) session.close();
-    await closed;
+    const deadline = setTimeout(() => {
+      for (const session of this.sessions) session.destroy();
+    }, deadlineMs);
+    try {
+      await closed;
+    } finally {
+      clearTimeout(deadline);
+    }
     await this.pool.close();
   }
 

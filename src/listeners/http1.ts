@@ -36,6 +36,7 @@ export class Http1Listener {
   readonly pool: Pool;
   readonly upstreamName: string;
   readonly upstreamHost: string;
+  private readonly sockets = new Set<Socket>();
 
   constructor(readonly options: Http1ListenerOptions) {
     this.upstreamHost = options.config.upstream.host;
@@ -63,6 +64,14 @@ export class Http1Listener {
     this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) =>
       this.onClientError(error, socket),
     );
+    this.server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
+  }
+
+  get openConnections(): number {
+    return this.sockets.size;
   }
 
   listen(): Promise<void> {
@@ -77,13 +86,23 @@ export class Http1Listener {
     });
   }
 
-  /** Stops accepting, lets in-flight exchanges finish, closes idle keep-alive connections. */
-  async close(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeIdleConnections();
-    });
-    await this.pool.close();
+  /**
+   * Stops accepting and lets in-flight exchanges finish: idle keep-alive connections are closed
+   * at once, busy ones as soon as their response is done, and whatever is left at the deadline
+   * is cut.
+   */
+  async close(deadlineMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const sweep = setInterval(() => this.server.closeIdleConnections(), 50);
+    const deadline = setTimeout(() => this.server.closeAllConnections(), deadlineMs);
+    this.server.closeIdleConnections();
+    try {
+      await closed;
+    } finally {
+      clearInterval(sweep);
+      clearTimeout(deadline);
+    }
+    await this.pool.destroy();
   }
 
   private handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
@@ -116,6 +135,7 @@ export class Http1Listener {
       this.answerText(req, res, 400, 'bad request target', startedAt, outcome.identity);
       return;
     }
+    if (!this.server.listening) res.shouldKeepAlive = false;
     if (expectsContinue) res.writeContinue();
     new ProxyExchange(this, req, res, outcome.identity, path, startedAt).start();
   }

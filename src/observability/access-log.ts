@@ -30,7 +30,7 @@ export class AccessLog {
 
   constructor(
     parent: Logger,
-    readonly enabled: boolean,
+    public enabled: boolean,
   ) {
     this.logger = parent.child({ log: 'access' });
   }

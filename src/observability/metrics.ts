@@ -113,6 +113,47 @@ export class GatewayMetrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
+  /**
+   * A counter whose value lives elsewhere (a plain number incremented on a hot path): prom-client
+   * reads it at scrape time, so the hot path pays one integer increment.
+   */
+  counterFrom(name: string, help: string, read: () => number): void {
+    let reported = 0;
+    new Counter({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        const current = read();
+        if (current > reported) this.inc(current - reported);
+        reported = current;
+      },
+    });
+  }
+
+  /** A gauge read at scrape time, one series per label value. */
+  gaugeFrom(
+    name: string,
+    help: string,
+    labelName: string | null,
+    read: () => ReadonlyArray<readonly [string, number]> | number,
+  ): void {
+    new Gauge({
+      name,
+      help,
+      labelNames: labelName === null ? [] : [labelName],
+      registers: [this.registry],
+      collect() {
+        const value = read();
+        if (typeof value === 'number') {
+          this.set(value);
+          return;
+        }
+        for (const [label, current] of value) this.set({ [labelName as string]: label }, current);
+      },
+    });
+  }
+
   forListener(listener: ListenerName, upstream: string): ListenerMetrics {
     return new ListenerMetrics(this, listener, upstream);
   }

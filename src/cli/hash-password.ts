@@ -1,0 +1,136 @@
+import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
+import bcrypt from 'bcrypt';
+import { type Command, InvalidArgumentError } from 'commander';
+
+export const DEFAULT_BCRYPT_COST = 12;
+const MIN_COST = 4;
+const MAX_COST = 15;
+/** bcrypt ignores every byte after the 72nd: two passwords sharing them would both match. */
+const BCRYPT_MAX_PASSWORD_BYTES = 72;
+/** Exit code when no usable password was given (empty, mismatched, too long, input closed). */
+const EXIT_NO_PASSWORD = 1;
+
+interface HashPasswordOptions {
+  readonly cost: number;
+}
+
+class PasswordRejected extends Error {}
+
+function parseCost(text: string): number {
+  if (!/^\d+$/.test(text)) throw new InvalidArgumentError('expected a whole number.');
+  const cost = Number(text);
+  if (cost < MIN_COST || cost > MAX_COST) {
+    throw new InvalidArgumentError(`must be between ${MIN_COST} and ${MAX_COST}.`);
+  }
+  return cost;
+}
+
+/**
+ * A user name must survive `ENVOY_BASIC_AUTH_CREDENTIALS` parsing unchanged: entries are split on
+ * ',', user and password on the first ':', and each entry is trimmed.
+ */
+function parseUserName(text: string): string {
+  if (text === '') throw new InvalidArgumentError('must not be empty.');
+  if (text.includes(':') || text.includes(','))
+    throw new InvalidArgumentError("must not contain ':' or ','.");
+  if (text.trim() !== text) throw new InvalidArgumentError('must not start or end with whitespace.');
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+  if (/[\x00-\x1f\x7f]/.test(text)) throw new InvalidArgumentError('must not contain control characters.');
+  return text;
+}
+
+/**
+ * Asks on stderr with the terminal's echo suppressed: readline still edits the line (backspace,
+ * Ctrl-U) but writes nothing of it once the prompt is out.
+ */
+async function askHidden(prompt: string): Promise<string> {
+  let muted = false;
+  const output = new Writable({
+    write(chunk: Buffer | string, _encoding, callback) {
+      if (!muted) process.stderr.write(chunk);
+      callback();
+    },
+  });
+  const rl = createInterface({ input: process.stdin, output, terminal: true });
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      rl.on('SIGINT', () => reject(new PasswordRejected('interrupted')));
+      rl.on('close', () => reject(new PasswordRejected('input closed before a password was entered')));
+      rl.question(prompt, resolve);
+      muted = true;
+    });
+  } finally {
+    rl.close();
+    process.stderr.write('\n');
+  }
+}
+
+/** The first line of a piped stdin, its line ending removed: `echo pw | edge-gateway hash-password`. */
+async function readFirstLine(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) {
+    chunks.push(chunk as Buffer);
+    if ((chunk as Buffer).includes(0x0a)) break;
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  const newline = text.indexOf('\n');
+  const line = newline === -1 ? text : text.slice(0, newline);
+  return line.endsWith('\r') ? line.slice(0, -1) : line;
+}
+
+async function readPassword(user: string | undefined): Promise<string> {
+  if (process.stdin.isTTY !== true) return readFirstLine();
+  const whose = user === undefined ? '' : ` for ${user}`;
+  const password = await askHidden(`Password${whose}: `);
+  if (password === '') return password;
+  const again = await askHidden('Repeat password: ');
+  if (again !== password) throw new PasswordRejected('the two passwords differ');
+  return password;
+}
+
+async function runHashPassword(user: string | undefined, options: HashPasswordOptions): Promise<void> {
+  let password: string;
+  try {
+    password = await readPassword(user);
+    if (password === '') throw new PasswordRejected('empty password');
+    if (Buffer.byteLength(password) > BCRYPT_MAX_PASSWORD_BYTES) {
+      throw new PasswordRejected(
+        `password is longer than ${BCRYPT_MAX_PASSWORD_BYTES} bytes; bcrypt would ignore the rest`,
+      );
+    }
+  } catch (error) {
+    if (!(error instanceof PasswordRejected)) throw error;
+    process.stderr.write(`edge-gateway hash-password: ${error.message}, nothing hashed\n`);
+    process.exitCode = EXIT_NO_PASSWORD;
+    return;
+  }
+  const hash = await bcrypt.hash(password, options.cost);
+  process.stdout.write(user === undefined ? `${hash}\n` : `${user}:${hash}\n`);
+}
+
+export function registerHashPasswordCommand(program: Command): void {
+  program
+    .command('hash-password')
+    .summary('hash a password with bcrypt for ENVOY_BASIC_AUTH_CREDENTIALS')
+    .description(
+      [
+        'Hash a password with bcrypt and print `user:<hash>` (only the hash when no user is given), ' +
+          'ready to paste into ENVOY_BASIC_AUTH_CREDENTIALS (entries separated by commas).',
+        'On a terminal the password is asked twice without echo, the prompts on stderr. Otherwise the ' +
+          'first line of stdin is the password, its line ending removed.',
+        'Exits 1 when the password is empty, mistyped or longer than bcrypt’s 72 bytes, 2 on a bad argument.',
+      ].join('\n\n'),
+    )
+    .argument('[user]', "user name (no ':' or ',')", parseUserName)
+    .option('--cost <n>', `bcrypt cost factor, ${MIN_COST} to ${MAX_COST}`, parseCost, DEFAULT_BCRYPT_COST)
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  $ edge-gateway hash-password alice\n' +
+        '  $ printf \'%s\\n\' "$PASSWORD" | edge-gateway hash-password alice --cost 13',
+    )
+    .action(async (user: string | undefined, options: HashPasswordOptions) => {
+      await runHashPassword(user, options);
+    });
+}
