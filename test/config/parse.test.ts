@@ -56,7 +56,7 @@ describe("parseGatewayConfig defaults (the issue's table)", () => {
     }
   });
 
-  test('blank values count as unset (compose ${VAR:-default})', () => {
+  test('blank values count as unset, as compose treats VAR:-default', () => {
     const config = parsed({
       ENVOY_AUTH_METHOD: '',
       ENVOY_API_KEYS: '   ',
