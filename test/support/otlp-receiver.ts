@@ -49,6 +49,11 @@ export interface ReceivedRequest {
   /** Lower-case names; repeated HTTP headers joined with ", ", binary metadata in base64. */
   readonly headers: Readonly<Record<string, string>>;
   readonly spanCount: number;
+  /**
+   * gRPC only: the call's deadline as the server saw it (grpc-js turns the `grpc-timeout`
+   * header into this and removes it from the metadata); Infinity when none was sent.
+   */
+  readonly deadline?: number;
 }
 
 export interface OtlpReceiverOptions {
@@ -134,8 +139,16 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
   const timers = new Set<NodeJS.Timeout>();
   const waiters = new Set<() => void>();
 
-  const record = (via: OtlpTransport, headers: Record<string, string>, spans: ReceivedSpan[]): void => {
-    const entry: ReceivedRequest = { via, headers, spanCount: spans.length };
+  const record = (
+    via: OtlpTransport,
+    headers: Record<string, string>,
+    spans: ReceivedSpan[],
+    deadline?: number,
+  ): void => {
+    const entry: ReceivedRequest =
+      deadline === undefined
+        ? { via, headers, spanCount: spans.length }
+        : { via, headers, spanCount: spans.length, deadline };
     receiver.requestLog.push(entry);
     receiver.lastRequest = entry;
     receiver.spans.push(...spans);
@@ -162,7 +175,13 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
       });
       return;
     }
-    record('grpc', metadataToRecord(call.metadata), spans);
+    const deadline = call.getDeadline();
+    record(
+      'grpc',
+      metadataToRecord(call.metadata),
+      spans,
+      deadline instanceof Date ? deadline.getTime() : deadline,
+    );
     const behaviour = receiver.grpcBehaviour;
     if (behaviour.responseMetadata !== undefined)
       call.sendMetadata(recordToMetadata(behaviour.responseMetadata));
