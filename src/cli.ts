@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { registerCheckCommand } from './cli/check.js';
+import { ENV_FILE_FLAGS, ENV_FILE_HELP } from './cli/env-file-option.js';
 import { registerGenKeyCommand } from './cli/gen-key.js';
 import { registerHashPasswordCommand } from './cli/hash-password.js';
 import { serve } from './serve.js';
@@ -24,7 +25,7 @@ program
     'Run the gateway until SIGTERM or SIGINT, then drain and exit 0. Exits 2 without starting when ' +
       'the configuration is invalid (edge-gateway check lists why).',
   )
-  .option('--env-file <file>', 'env file to read (default: $GATEWAY_ENV_FILE or ./.env)')
+  .option(ENV_FILE_FLAGS, ENV_FILE_HELP)
   .action(async (options: { envFile?: string }) => {
     await serve(options.envFile === undefined ? {} : { envFile: options.envFile });
   });

@@ -6,6 +6,7 @@ import { loadGatewayConfig } from '../config/load.js';
 import { formatAddress, redactedConfig } from '../config/redact.js';
 import { type GatewayConfig, PLACEHOLDER_API_KEY } from '../config/types.js';
 import { EXIT_BAD_CONFIG } from '../serve.js';
+import { ENV_FILE_FLAGS, ENV_FILE_HELP } from './env-file-option.js';
 
 interface CheckOptions {
   readonly envFile?: string;
@@ -153,7 +154,7 @@ export function registerCheckCommand(program: Command): void {
           'naming its variable. The counterpart of `envoy --mode validate` and `promtool check config`.',
       ].join('\n\n'),
     )
-    .option('--env-file <file>', 'env file to read (default: $GATEWAY_ENV_FILE or ./.env)')
+    .option(ENV_FILE_FLAGS, ENV_FILE_HELP)
     .option('--json', 'print the effective configuration as JSON, secrets redacted (as admin /config_dump)')
     .addHelpText(
       'after',

@@ -41,28 +41,39 @@ function parseUserName(text: string): string {
 }
 
 /**
- * Asks on stderr with the terminal's echo suppressed: readline still edits the line (backspace,
- * Ctrl-U) but writes nothing of it once the prompt is out.
+ * Asks on the terminal, prompts on stderr, with nothing echoed: readline still edits the line
+ * (backspace, Ctrl-U) but its output is muted. One interface for both questions, read as an
+ * async iterator, so that a pasted "pw\npw\n" arriving in one chunk loses no line.
  */
-async function askHidden(prompt: string): Promise<string> {
-  let muted = false;
-  const output = new Writable({
-    write(chunk: Buffer | string, _encoding, callback) {
-      if (!muted) process.stderr.write(chunk);
+async function askPasswordTwice(user: string | undefined): Promise<string> {
+  const muted = new Writable({
+    write(_chunk, _encoding, callback) {
       callback();
     },
   });
-  const rl = createInterface({ input: process.stdin, output, terminal: true });
+  const rl = createInterface({ input: process.stdin, output: muted, terminal: true });
+  let interrupted = false;
+  rl.on('SIGINT', () => {
+    interrupted = true;
+    rl.close();
+  });
+  const lines = rl[Symbol.asyncIterator]();
+  const ask = async (prompt: string): Promise<string> => {
+    process.stderr.write(prompt);
+    const next = await lines.next();
+    process.stderr.write('\n');
+    if (next.done === true) {
+      throw new PasswordRejected(interrupted ? 'interrupted' : 'input closed before a password was entered');
+    }
+    return next.value;
+  };
   try {
-    return await new Promise<string>((resolve, reject) => {
-      rl.on('SIGINT', () => reject(new PasswordRejected('interrupted')));
-      rl.on('close', () => reject(new PasswordRejected('input closed before a password was entered')));
-      rl.question(prompt, resolve);
-      muted = true;
-    });
+    const password = await ask(`Password${user === undefined ? '' : ` for ${user}`}: `);
+    if (password === '') return password;
+    if ((await ask('Repeat password: ')) !== password) throw new PasswordRejected('the two passwords differ');
+    return password;
   } finally {
     rl.close();
-    process.stderr.write('\n');
   }
 }
 
@@ -79,14 +90,8 @@ async function readFirstLine(): Promise<string> {
   return line.endsWith('\r') ? line.slice(0, -1) : line;
 }
 
-async function readPassword(user: string | undefined): Promise<string> {
-  if (process.stdin.isTTY !== true) return readFirstLine();
-  const whose = user === undefined ? '' : ` for ${user}`;
-  const password = await askHidden(`Password${whose}: `);
-  if (password === '') return password;
-  const again = await askHidden('Repeat password: ');
-  if (again !== password) throw new PasswordRejected('the two passwords differ');
-  return password;
+function readPassword(user: string | undefined): Promise<string> {
+  return process.stdin.isTTY === true ? askPasswordTwice(user) : readFirstLine();
 }
 
 async function runHashPassword(user: string | undefined, options: HashPasswordOptions): Promise<void> {

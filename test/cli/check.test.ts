@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { assertNoSecret, runCli, tempDir } from './run-cli.js';
+
+const files = tempDir();
+after(() => files.remove());
+
+const KEY_1 = 'k1-Zm9vYmFyYmF6cXV4LXNlY3JldC1rZXktb25l';
+const KEY_2 = 'k2-c2Vjb25kLXNlY3JldC1hcGkta2V5LXZhbHVl';
+const PLAIN_PASSWORD = 'plain-Pa55word-that-must-not-leak';
+// bcrypt('s3cret', 4): the hash itself is a secret too (it can be attacked offline).
+const BCRYPT_HASH = '$2b$04$XZYoNCHZkaSQbvWZXNyn9.WyHbFh3BZCvJWjPcDUrSPWana7XJsUW';
+
+describe('edge-gateway check', () => {
+  test('a valid configuration: exit 0 and what serve would do, without any secret', () => {
+    const envFile = files.envFile('valid.env', [
+      'ENVOY_AUTH_METHOD=any',
+      `ENVOY_API_KEYS= ${KEY_1} , ${KEY_2} ,`,
+      `ENVOY_BASIC_AUTH_CREDENTIALS=alice:${PLAIN_PASSWORD},bob:${BCRYPT_HASH}`,
+      'PROMETHEUS_UPSTREAM=off',
+      'VICTORIAMETRICS_LISTEN=127.0.0.1:18428',
+      'VICTORIAMETRICS_UPSTREAM=http://vm.internal:8428',
+      'UPSTREAM_CONNECT_TIMEOUT=2s',
+      'UPSTREAM_TIMEOUT=250ms',
+    ]);
+    const result = runCli(['check', '--env-file', envFile]);
+
+    assert.equal(result.status, 0, result.stderr);
+    assertNoSecret(result, [KEY_1, KEY_2, PLAIN_PASSWORD, BCRYPT_HASH, BCRYPT_HASH.slice(7)]);
+    const out = result.stdout;
+    assert.match(out, /configuration is valid/);
+    assert.ok(out.includes(`env file: ${envFile} (found)`), out);
+    assert.match(out, /method\s+any/);
+    assert.match(out, /API keys\s+2 \(key-[0-9a-f]{8}, key-[0-9a-f]{8}\)/);
+    assert.match(out, /Basic users\s+2: 1 bcrypt, 1 plaintext \(alice, bob\)/);
+    assert.match(out, /otlp-grpc\s+0\.0\.0\.0:4317\s+-> http:\/\/otel-collector:4317/);
+    assert.match(out, /otlp-http\s+0\.0\.0\.0:4318\s+-> http:\/\/otel-collector:4318/);
+    assert.match(out, /prometheus\s+off/);
+    assert.match(out, /victoriametrics\s+127\.0\.0\.1:18428\s+-> http:\/\/vm\.internal:8428/);
+    assert.match(out, /admin\s+127\.0\.0\.1:9901/);
+    assert.match(out, /upstream connect\s+2s/);
+    assert.match(out, /upstream request\s+250ms/);
+    assert.doesNotMatch(out, /placeholder/);
+    assert.match(out, /WARNING: 1 Basic user with a plaintext password \(alice\)/);
+  });
+
+  // -f, not --env-file: Node 20 itself exits 9 when a script argument `--env-file` names a missing file.
+  test('the stock defaults: valid, the env file reported missing, a loud placeholder-key warning', () => {
+    const result = runCli(['check', '-f', join(files.dir, 'absent.env')]);
+
+    assert.equal(result.status, 0, result.stderr);
+    assert.ok(result.stdout.includes(`${join(files.dir, 'absent.env')} (not found`), result.stdout);
+    assert.match(result.stdout, /^WARNING: the stock placeholder API key "placeholder_api_key" is ACCEPTED/m);
+    assert.match(result.stdout, /method\s+api-key/);
+    assert.match(result.stdout, /API keys\s+1 \(key-[0-9a-f]{8}\)/);
+  });
+
+  test('an invalid configuration: exit 2 and every error listed, one per line, each naming its variable', () => {
+    const envFile = files.envFile('invalid.env', [
+      'ENVOY_AUTH_METHOD=kerberos',
+      `ENVOY_API_KEYS=${KEY_1},${KEY_1}`,
+      `ENVOY_BASIC_AUTH_CREDENTIALS=carol${PLAIN_PASSWORD},dave:$2b$04$truncated-hash`,
+      'OTLP_HTTP_LISTEN=:99999',
+      'PROMETHEUS_UPSTREAM=ftp://prometheus:9090',
+      'UPSTREAM_CONNECT_TIMEOUT=soon',
+      'LOG_LEVEL=chatty',
+    ]);
+    const result = runCli(['check', '--env-file', envFile]);
+
+    assert.equal(result.status, 2);
+    assert.equal(result.stdout, '');
+    assertNoSecret(result, [KEY_1, PLAIN_PASSWORD, 'truncated-hash']);
+    const errors = result.stderr.split('\n').filter((line) => line.startsWith('  error: '));
+    const variables = [
+      'ENVOY_AUTH_METHOD',
+      'ENVOY_API_KEYS entry 2',
+      'ENVOY_BASIC_AUTH_CREDENTIALS entry 1',
+      'ENVOY_BASIC_AUTH_CREDENTIALS entry 2',
+      'OTLP_HTTP_LISTEN',
+      'PROMETHEUS_UPSTREAM',
+      'UPSTREAM_CONNECT_TIMEOUT',
+      'LOG_LEVEL',
+    ];
+    assert.equal(errors.length, variables.length, result.stderr);
+    for (const variable of variables) {
+      assert.ok(
+        errors.some((line) => line.startsWith(`  error: ${variable}:`)),
+        `${variable}:\n${result.stderr}`,
+      );
+    }
+    assert.match(result.stderr, /configuration is INVALID \(8 errors; env file .*invalid\.env, found\)/);
+  });
+
+  test('basic-auth without any user is an error', () => {
+    const envFile = files.envFile('no-users.env', ['ENVOY_AUTH_METHOD=basic-auth']);
+    const result = runCli(['check', '--env-file', envFile]);
+
+    assert.equal(result.status, 2);
+    assert.match(
+      result.stderr,
+      /error: ENVOY_BASIC_AUTH_CREDENTIALS: ENVOY_AUTH_METHOD is basic-auth but no user/,
+    );
+  });
+
+  test('reads what serve reads: the process environment, and GATEWAY_ENV_FILE without --env-file', () => {
+    const envFile = files.envFile('from-variable.env', [`ENVOY_API_KEYS=${KEY_2}`]);
+    const result = runCli(['check'], {
+      env: {
+        GATEWAY_ENV_FILE: envFile,
+        ENVOY_AUTH_METHOD: 'basic-auth',
+        ENVOY_BASIC_AUTH_CREDENTIALS: 'erin:x',
+      },
+    });
+
+    assert.equal(result.status, 0, result.stderr);
+    assertNoSecret(result, [KEY_2]);
+    assert.ok(result.stdout.includes(`env file: ${envFile} (found)`), result.stdout);
+    assert.match(result.stdout, /method\s+basic-auth/);
+    assert.match(result.stdout, /API keys\s+1 configured, not used with basic-auth/);
+    assert.match(result.stdout, /Basic users\s+1: 0 bcrypt, 1 plaintext \(erin\)/);
+  });
+
+  test('an env file that cannot be read is an error, not the defaults', () => {
+    const directory = join(files.dir, 'a-directory.env');
+    mkdirSync(directory);
+    const result = runCli(['check', '-f', directory]);
+
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /error: cannot read env file .*a-directory\.env/);
+  });
+
+  test('--json prints the redacted configuration', () => {
+    const envFile = files.envFile('json.env', [
+      `ENVOY_API_KEYS=placeholder_api_key,${KEY_1}`,
+      `ENVOY_BASIC_AUTH_CREDENTIALS=alice:${PLAIN_PASSWORD},bob:${BCRYPT_HASH}`,
+      'OTLP_GRPC_UPSTREAM=off',
+    ]);
+    const result = runCli(['check', '--json', '--env-file', envFile]);
+
+    assert.equal(result.status, 0, result.stderr);
+    assertNoSecret(result, [KEY_1, PLAIN_PASSWORD, BCRYPT_HASH, BCRYPT_HASH.slice(7)]);
+    const dump = JSON.parse(result.stdout) as {
+      auth: {
+        method: string;
+        api_keys: unknown[];
+        basic_users: { user: string }[];
+        placeholder_key_in_use: boolean;
+      };
+      listeners: { name: string; upstream: string }[];
+      env_file: string;
+    };
+    assert.equal(dump.auth.method, 'api-key');
+    assert.equal(dump.auth.api_keys.length, 2);
+    assert.deepEqual(
+      dump.auth.basic_users.map((user) => user.user),
+      ['alice', 'bob'],
+    );
+    assert.equal(dump.auth.placeholder_key_in_use, true);
+    assert.equal(dump.listeners.find((listener) => listener.name === 'otlp-grpc')?.upstream, 'off');
+    assert.equal(dump.env_file, envFile);
+  });
+
+  test('--json of an invalid configuration: exit 2, errors on stderr, nothing on stdout', () => {
+    const envFile = files.envFile('json-invalid.env', ['ENVOY_AUTH_METHOD=nope']);
+    const result = runCli(['check', '--json', '--env-file', envFile]);
+
+    assert.equal(result.status, 2);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, /error: ENVOY_AUTH_METHOD: must be one of/);
+  });
+});
