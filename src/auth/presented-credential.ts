@@ -19,7 +19,9 @@ const MALFORMED: PresentedCredential = Object.freeze({ kind: 'malformed' });
 const CONFLICT: PresentedCredential = Object.freeze({ kind: 'conflict' });
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of the user name; stripping it would make two byte
+// sequences one credential.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Case-insensitive compare of a header name against a lower-case constant, without allocating. */
 function isHeader(name: string, lower: string): boolean {
