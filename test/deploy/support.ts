@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile, type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
@@ -128,3 +130,44 @@ export function list(value: unknown, where: string): unknown[] {
 
 /** What the image's HEALTHCHECK and the Kubernetes probes ask: the admin port's readiness. */
 export const READY_URL = 'http://127.0.0.1:9901/ready';
+
+/**
+ * Runs a probe command (`node -e <script>`, from the image's HEALTHCHECK or a Kubernetes exec
+ * probe) with its admin URL replaced by a stand-in server's, and answers its exit code.
+ */
+export function runReadyProbe(argv: readonly string[], url: string): Promise<number> {
+  const [program = '', flag = '', script = ''] = argv;
+  assert.ok(script.includes(READY_URL), `the probe asks ${READY_URL}`);
+  return new Promise((resolve) => {
+    execFile(program, [flag, script.replace(READY_URL, url)], { timeout: 10_000 }, (error) => {
+      resolve(error === null ? 0 : typeof error.code === 'number' ? error.code : -1);
+    });
+  });
+}
+
+/** A stand-in for the admin port: answers /ready with the status the test sets. */
+export class StandInAdmin {
+  status = 200;
+  private readonly server: Server = createServer((_request, response) => {
+    response.statusCode = this.status;
+    response.end(this.status === 200 ? 'LIVE' : 'NOT READY');
+  });
+
+  async start(): Promise<string> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/ready`;
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** A URL on which nothing listens (a port just released). */
+export async function closedPortUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}/ready`;
+}
