@@ -233,10 +233,13 @@ export class Http1Listener {
 
 /**
  * One proxied request: an undici dispatch handler that writes the upstream's answer straight
- * into the client's response, pausing the upstream when the client is slow.
+ * into the client's response, pausing the upstream when the client is slow. It uses undici's
+ * original handler interface (onConnect/onHeaders/onData/...): undici passes such a handler
+ * through unwrapped, hands over raw header buffers, and reports request body bytes sent.
  */
 class ProxyExchange implements Dispatcher.DispatchHandler {
-  private controller: Dispatcher.DispatchController | null = null;
+  private abortUpstream: ((error?: Error) => void) | null = null;
+  private resumeUpstream: (() => void) | null = null;
   private status = 0;
   private bytesIn = 0;
   private bytesOut = 0;
@@ -255,8 +258,6 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
   start(): void {
     const { req, listener } = this;
     listener.options.metrics.inFlight.inc();
-    const withBody = hasRequestBody(req);
-    if (withBody) req.on('data', (chunk: Buffer) => this.countIn(chunk));
     this.res.on('close', () => this.onClientClose());
     this.forwardedAt = performance.now();
     listener.pool.dispatch(
@@ -270,7 +271,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
           identity: this.identity,
           upstreamHost: listener.upstreamHost,
         }),
-        body: withBody ? req : null,
+        body: hasRequestBody(req) ? req : null,
         // A proxy must not replay a request on its own; a failed exchange is the client's to retry.
         idempotent: false,
         blocking: true,
@@ -279,46 +280,44 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
     );
   }
 
-  private countIn(chunk: Buffer): void {
-    this.bytesIn += chunk.length;
+  onConnect(abort: (error?: Error) => void): void {
+    this.abortUpstream = abort;
+    if (this.done) abort(new Error('client went away'));
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.done) controller.abort(new Error('client went away'));
+  /** undici passes the chunk itself (its type declaration says a size). */
+  onBodySent(chunk: Buffer | number): void {
+    this.bytesIn += typeof chunk === 'number' ? chunk : chunk.length;
   }
 
-  onResponseStart(
-    controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: Record<string, string | string[] | undefined>,
-  ): void {
-    if (statusCode < 200) return;
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true;
     this.listener.options.metrics.upstreamLatency.observe((performance.now() - this.forwardedAt) / 1000);
     this.status = statusCode;
+    this.resumeUpstream = resume;
     try {
-      this.res.writeHead(statusCode, downstreamResponseHeaders(headers));
+      this.res.writeHead(statusCode, downstreamResponseHeaders(rawHeaders));
     } catch {
-      controller.abort(
+      this.abortUpstream?.(
         Object.assign(new Error('invalid response headers'), { code: 'ERR_BAD_UPSTREAM_HEADERS' }),
       );
     }
+    return true;
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onData(chunk: Buffer): boolean {
     this.bytesOut += chunk.length;
-    if (!this.res.write(chunk)) {
-      controller.pause();
-      this.res.once('drain', () => controller.resume());
-    }
+    if (this.res.write(chunk)) return true;
+    this.res.once('drain', this.resumeUpstream ?? noop);
+    return false;
   }
 
-  onResponseEnd(): void {
+  onComplete(): void {
     this.res.end();
     this.complete(this.status);
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+  onError(error: Error): void {
     if (this.done) return;
     const { listener } = this;
     if (this.res.headersSent) {
@@ -356,11 +355,9 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
   }
 
   private onClientClose(): void {
-    if (this.done) return;
-    if (!this.res.writableFinished) {
-      this.controller?.abort(new Error('client went away'));
-      this.complete(499, 'client closed');
-    }
+    if (this.done || this.res.writableFinished) return;
+    this.abortUpstream?.(new Error('client went away'));
+    this.complete(499, 'client closed');
   }
 
   private complete(status: number, error?: string): void {
@@ -380,6 +377,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
     );
   }
 }
+
+const noop = (): void => undefined;
 
 function errorLabel(error: Error): string {
   const code = (error as NodeJS.ErrnoException).code;

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 
 /**
  * Connection-specific headers (RFC 9110 §7.6.1) that never cross a proxy, plus `x-api-key` (our
@@ -92,16 +92,27 @@ export function upstreamRequestHeaders(
   return out;
 }
 
-/** The upstream's response headers minus the hop-by-hop ones. */
-export function downstreamResponseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
-  const extraDropped = connectionTokens(headers.connection);
-  const out: OutgoingHttpHeaders = {};
-  for (const name in headers) {
-    if (DROPPED_RESPONSE_HEADERS.has(name) || extraDropped?.has(name)) continue;
-    const value = headers[name];
-    if (value !== undefined) out[name] = value;
+/**
+ * The upstream's raw response headers (undici's Buffer list) minus the hop-by-hop ones, as the
+ * flat [name, value, ...] list `writeHead` takes: names keep their case, repeats stay repeated.
+ */
+export function downstreamResponseHeaders(raw: readonly Buffer[]): string[] {
+  const out: string[] = [];
+  let connection: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1');
+    const lower = name.toLowerCase();
+    if (lower === 'connection') connection = raw[i + 1]!.toString('latin1');
+    if (DROPPED_RESPONSE_HEADERS.has(lower)) continue;
+    out.push(name, raw[i + 1]!.toString('latin1'));
   }
-  return out;
+  const extraDropped = connectionTokens(connection);
+  if (extraDropped === null) return out;
+  const kept: string[] = [];
+  for (let i = 0; i < out.length; i += 2) {
+    if (!extraDropped.has(out[i]!.toLowerCase())) kept.push(out[i]!, out[i + 1]!);
+  }
+  return kept;
 }
 
 /** Strips an IPv4-mapped IPv6 prefix so logs and X-Forwarded-For show `1.2.3.4`. */
