@@ -102,7 +102,11 @@ export function downstreamResponseHeaders(raw: readonly Buffer[]): string[] {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1');
     const lower = name.toLowerCase();
-    if (lower === 'connection') connection = raw[i + 1]!.toString('latin1');
+    // Every Connection header counts: a second one must not hide the first one's tokens.
+    if (lower === 'connection') {
+      const value = raw[i + 1]!.toString('latin1');
+      connection = connection === undefined ? value : `${connection},${value}`;
+    }
     if (DROPPED_RESPONSE_HEADERS.has(lower)) continue;
     out.push(name, raw[i + 1]!.toString('latin1'));
   }
