@@ -16,8 +16,8 @@ interface CheckOptions {
 const PROTOCOL_LABEL = { h2c: 'gRPC / HTTP/2 cleartext', http1: 'HTTP/1.1' } as const;
 
 const AUTH_LABEL = {
-  'api-key': 'api-key (X-API-Key header)',
-  'basic-auth': 'basic-auth (Authorization: Basic)',
+  'api-key': 'api-key (an API key: X-API-Key, Bearer, or as the Basic password)',
+  'basic-auth': 'basic-auth (a Basic user and password)',
   any: 'any (an API key or a Basic user)',
 } as const;
 
@@ -113,6 +113,7 @@ export function describeConfig(config: GatewayConfig, envFileFound: boolean): st
   lines.push('timeouts');
   lines.push(`  upstream connect  ${formatDuration(config.upstreamConnectTimeoutMs)}`);
   lines.push(`  upstream request  ${formatDuration(config.upstreamTimeoutMs)}`);
+  lines.push(`  drain             ${formatDuration(config.drainTimeoutMs)}`);
   lines.push('');
   lines.push(
     `logs: level ${config.logLevel}, format ${config.logFormat}, access log ${config.accessLog ? 'on' : 'off'}`,

@@ -24,6 +24,7 @@ describe('edge-gateway check', () => {
       'VICTORIAMETRICS_UPSTREAM=http://vm.internal:8428',
       'UPSTREAM_CONNECT_TIMEOUT=2s',
       'UPSTREAM_TIMEOUT=250ms',
+      'DRAIN_TIMEOUT=1m',
     ]);
     const result = runCli(['check', '--env-file', envFile]);
 
@@ -42,6 +43,7 @@ describe('edge-gateway check', () => {
     assert.match(out, /admin\s+127\.0\.0\.1:9901/);
     assert.match(out, /upstream connect\s+2s/);
     assert.match(out, /upstream request\s+250ms/);
+    assert.match(out, /drain\s+1m/);
     assert.doesNotMatch(out, /placeholder/);
     assert.match(out, /WARNING: 1 Basic user with a plaintext password \(alice\)/);
   });
