@@ -32,7 +32,7 @@ interface Row {
 function profileTable(): Map<string, Row> {
   const rows = new Map<string, Row>();
   for (const line of text.split('\n')) {
-    const match = /^\| `([a-z-]+)` \|(.*)\|(.*)\|(.*)\|$/.exec(line);
+    const match = /^\|\s*`([a-z-]+)`\s*\|(.*)\|(.*)\|(.*)\|$/.exec(line);
     if (!match) continue;
     const [, profile = '', services = '', off = '', config = ''] = match;
     rows.set(profile, {
