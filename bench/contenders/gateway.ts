@@ -1,0 +1,125 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnTree } from '../children.js';
+import type { AuthScheme, ContenderSpec, Route, RunningContender } from '../types.js';
+import { LOOPBACK, waitReady, withFreePorts } from './common.js';
+
+export const REPO_ROOT = new URL('../..', import.meta.url).pathname;
+export const GATEWAY_CLI = join(REPO_ROOT, 'dist', 'cli.js');
+
+const LISTENER_PREFIX = {
+  'otlp-grpc': 'OTLP_GRPC',
+  'otlp-http': 'OTLP_HTTP',
+  victoriametrics: 'VICTORIAMETRICS',
+} as const;
+
+export interface GatewayContenderOptions {
+  /** `WORKERS` for the multi-process gateway; unset runs the default single process. */
+  readonly workers?: number;
+  /** Extra node flags for the gateway process, e.g. `--cpu-prof`. */
+  readonly nodeFlags?: readonly string[];
+}
+
+export function basicAuthorization(user: string, password: string): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+/** The environment that configures the gateway for one route; every other listener is off. */
+export function gatewayEnv(
+  route: Route,
+  auth: AuthScheme,
+  listenPort: number,
+  adminPort: number,
+  options: GatewayContenderOptions,
+): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_ENV: 'production',
+    // Never read a developer's ./.env.
+    GATEWAY_ENV_FILE: join(REPO_ROOT, 'bench', 'no-such-env-file'),
+    ADMIN_LISTEN: `${LOOPBACK}:${adminPort}`,
+    // nginx and vmauth are run without per-request logs too.
+    ACCESS_LOG: 'off',
+    LOG_LEVEL: 'warn',
+    LOG_FORMAT: 'json',
+  };
+  for (const [listener, prefix] of Object.entries(LISTENER_PREFIX)) {
+    env[`${prefix}_UPSTREAM`] = 'off';
+    if (listener === route.listener) {
+      env[`${prefix}_LISTEN`] = `${LOOPBACK}:${listenPort}`;
+      env[`${prefix}_UPSTREAM`] = `http://${route.upstream.host}:${route.upstream.port}`;
+    }
+  }
+  env.PROMETHEUS_UPSTREAM = 'off';
+  if (auth.kind === 'api-key') {
+    env.ENVOY_AUTH_METHOD = 'api-key';
+    env.ENVOY_API_KEYS = auth.key;
+  } else {
+    env.ENVOY_AUTH_METHOD = 'basic-auth';
+    env.ENVOY_BASIC_AUTH_CREDENTIALS = `${auth.user}:${auth.stored.kind === 'bcrypt' ? auth.stored.hash : auth.password}`;
+  }
+  if (options.workers !== undefined) env.WORKERS = String(options.workers);
+  return env;
+}
+
+/** `node dist/cli.js serve`: run `npm run build` first. */
+export function gatewayContender(
+  id: string,
+  label: string,
+  options: GatewayContenderOptions = {},
+): ContenderSpec {
+  return {
+    id,
+    label,
+    kind: 'edge-gateway',
+    protocols: ['grpc', 'http'],
+    start: (route, auth) => startGateway(route, auth, options),
+  };
+}
+
+export interface RunningGateway extends RunningContender {
+  readonly admin: { readonly host: string; readonly port: number };
+}
+
+export async function startGateway(
+  route: Route,
+  auth: AuthScheme,
+  options: GatewayContenderOptions = {},
+): Promise<RunningGateway> {
+  if (!existsSync(GATEWAY_CLI)) throw new Error(`${GATEWAY_CLI} is missing: run \`npm run build\` first`);
+  return withFreePorts(2, async ([listenPort, adminPort]) => {
+    const env = gatewayEnv(route, auth, listenPort!, adminPort!, options);
+    const tracked = spawnTree(process.execPath, [...(options.nodeFlags ?? []), GATEWAY_CLI, 'serve'], {
+      env,
+      cwd: REPO_ROOT,
+    });
+    const adminUrl = `http://${LOOPBACK}:${adminPort}/ready`;
+    try {
+      await waitReady('edge-gateway', tracked, async () => {
+        const response = await fetch(adminUrl, { signal: AbortSignal.timeout(1000) });
+        await response.arrayBuffer();
+        return response.status === 200;
+      });
+    } catch (error) {
+      await tracked.stop('SIGKILL');
+      throw error;
+    }
+    const pid = tracked.child.pid ?? null;
+    const authHeaders: Record<string, string> =
+      auth.kind === 'api-key'
+        ? { 'x-api-key': auth.key }
+        : { authorization: basicAuthorization(auth.user, auth.password) };
+    return {
+      target: { host: LOOPBACK, port: listenPort! },
+      admin: { host: LOOPBACK, port: adminPort! },
+      authHeaders,
+      pid,
+      output: () => tracked.output.text(),
+      // SIGTERM and time to drain, so that `--cpu-prof` can write its profile on exit.
+      stop: async () => {
+        await tracked.stop('SIGTERM', 10_000);
+      },
+    };
+  });
+}

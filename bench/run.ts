@@ -1,0 +1,554 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { cpus, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import bcrypt from 'bcrypt';
+import { removeTempDir, trackTempDir } from '../test/support/processes.js';
+import type { VictoriaMetricsService } from '../test/support/services.js';
+import { installTreeCleanup } from './children.js';
+import { directContender } from './contenders/direct.js';
+import { GATEWAY_CLI, gatewayContender, REPO_ROOT, startGateway } from './contenders/gateway.js';
+import { NGINX_BINARY, nginxContender } from './contenders/nginx.js';
+import { VMAUTH_BINARY, vmauthContender } from './contenders/vmauth.js';
+import { exportTraceRequest, grpcFrame } from './payload.js';
+import { cpuSeconds, memory, processTree, RssSampler } from './proc-stats.js';
+import {
+  type BenchResult,
+  type EntryResult,
+  evaluateTargets,
+  type MedianResult,
+  type RoundResult,
+  renderMarkdown,
+  type WorkloadResult,
+} from './report.js';
+import { parseSettings, type Settings, USAGE } from './settings.js';
+import { median } from './stats.js';
+import type { AuthScheme, ContenderSpec, Measurement, Route, RunningContender } from './types.js';
+import { type SinkProcess, startSeededVictoriaMetrics, startSinkProcess } from './upstreams.js';
+import { type Fixtures, WORKLOADS, type Workload } from './workloads.js';
+
+const GiB = 1024 * 1024 * 1024;
+const started = Date.now();
+
+function progress(message: string): void {
+  const seconds = ((Date.now() - started) / 1000).toFixed(0).padStart(4);
+  process.stdout.write(`[${seconds}s] ${message}\n`);
+}
+
+const fmt = (value: number, digits = 0): string =>
+  value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+/** A contender as one workload runs it: which program, with which credentials. */
+interface Entry {
+  readonly id: string;
+  readonly label: string;
+  readonly spec: ContenderSpec;
+  readonly auth: AuthScheme;
+  readonly variant?: 'plaintext' | 'bcrypt';
+}
+
+function requireExecutable(path: string, debianPackage: string): void {
+  if (!existsSync(path)) {
+    throw new Error(`${path} is missing: apt-get install ${debianPackage}`);
+  }
+}
+
+function commandExists(command: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function toolVersions(): Record<string, string> {
+  const versions: Record<string, string> = {};
+  // dpkg-query's own field syntax, not a JavaScript template.
+  const format = ['-f=$', '{Version}'].join('');
+  for (const pkg of ['nginx-light', 'victoria-metrics', 'wrk', 'nghttp2-client']) {
+    try {
+      versions[pkg] = execFileSync('dpkg-query', ['-W', format, pkg], { encoding: 'utf8' }).trim();
+    } catch {
+      versions[pkg] = 'unknown';
+    }
+  }
+  return versions;
+}
+
+function gitDescription(): string {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+    }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+    }).trim();
+    return dirty === '' ? commit : `${commit} with uncommitted changes in src/`;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Whether the gateway knows `WORKERS`: its admin `/config_dump` then shows a `workers` field. */
+async function gatewaySupportsWorkers(sinks: SinkProcess): Promise<boolean> {
+  const route: Route = {
+    protocol: 'http',
+    listener: 'victoriametrics',
+    upstream: { host: '127.0.0.1', port: sinks.ports.http },
+  };
+  const gateway = await startGateway(route, { kind: 'api-key', key: 'probe-key-0123456789' });
+  try {
+    const response = await fetch(`http://${gateway.admin.host}:${gateway.admin.port}/config_dump`, {
+      signal: AbortSignal.timeout(5000),
+    });
+    const dump = (await response.json()) as Record<string, unknown>;
+    const hasWorkers = (value: unknown, depth: number): boolean =>
+      typeof value === 'object' &&
+      value !== null &&
+      ('workers' in value ||
+        (depth > 0 && Object.values(value).some((child) => hasWorkers(child, depth - 1))));
+    return hasWorkers(dump, 2);
+  } finally {
+    await gateway.stop();
+  }
+}
+
+function entriesFor(
+  workload: Workload,
+  contenders: readonly ContenderSpec[],
+  auth: {
+    apiKey: AuthScheme;
+    basicPlain: AuthScheme;
+    basicBcrypt: AuthScheme;
+  },
+): Entry[] {
+  if (workload.id === 'bcrypt') {
+    return contenders
+      .filter((spec) => spec.kind === 'edge-gateway')
+      .flatMap((spec) => [
+        {
+          id: `${spec.id}-basic-plaintext`,
+          label: `${spec.label}, basic plaintext`,
+          spec,
+          auth: auth.basicPlain,
+          variant: 'plaintext' as const,
+        },
+        {
+          id: `${spec.id}-basic-bcrypt`,
+          label: `${spec.label}, basic bcrypt`,
+          spec,
+          auth: auth.basicBcrypt,
+          variant: 'bcrypt' as const,
+        },
+      ]);
+  }
+  return contenders
+    .filter((spec) => spec.protocols.includes(workload.protocol))
+    .map((spec) => ({ id: spec.id, label: spec.label, spec, auth: auth.apiKey }));
+}
+
+interface EntryState {
+  readonly entry: Entry;
+  running: RunningContender | null;
+  authCheck: EntryResult['authCheck'];
+  probe: string;
+  idleRssBytes: number | null;
+  hwmBytes: number | null;
+  rounds: RoundResult[];
+  failureDetails: Set<string>;
+  error?: string;
+}
+
+async function measureRound(
+  workload: Workload,
+  state: EntryState,
+  contender: RunningContender,
+  settings: Settings,
+  fixtures: Fixtures,
+  round: number,
+  position: number,
+): Promise<RoundResult> {
+  const pids = contender.pid === null ? [] : processTree(contender.pid);
+  const cpuBefore = pids.length > 0 ? cpuSeconds(pids) : null;
+  const rssBeforeBytes = pids.length > 0 ? memory(pids).rssBytes : null;
+  const sampler = pids.length > 0 ? new RssSampler(pids).start() : null;
+  const sinkBefore = workload.sinkCounter === null ? null : await fixtures.sinks.counters();
+  let measurement: Measurement;
+  try {
+    measurement = await workload.measure(contender, settings.durationS, fixtures);
+  } catch (error) {
+    measurement = {
+      succeeded: 0,
+      failed: 1,
+      seconds: settings.durationS,
+      p50Ms: null,
+      p99Ms: null,
+      failureDetail: `load generator: ${(error as Error).message.split('\n')[0]}`,
+    };
+  }
+  const peakRssBytes = sampler?.stop() ?? null;
+  const cpuAfter = pids.length > 0 ? cpuSeconds(pids) : null;
+  let missingAtUpstream = 0;
+  if (sinkBefore !== null && workload.sinkCounter !== null) {
+    const sinkAfter = await fixtures.sinks.counters();
+    const key = workload.sinkCounter === 'grpc' ? 'grpcRequests' : 'httpRequests';
+    const reached = sinkAfter[key] - sinkBefore[key];
+    missingAtUpstream = Math.max(0, measurement.succeeded - reached);
+    const bytesKey = workload.sinkCounter === 'grpc' ? 'grpcBytes' : 'httpBytes';
+    if (
+      workload.id === 'stream' &&
+      measurement.succeeded > 0 &&
+      sinkAfter[bytesKey] - sinkBefore[bytesKey] < (measurement.bodyBytes ?? 0)
+    ) {
+      missingAtUpstream = measurement.succeeded;
+    }
+    if (missingAtUpstream > 0) {
+      measurement = {
+        ...measurement,
+        succeeded: measurement.succeeded - missingAtUpstream,
+        failed: measurement.failed + missingAtUpstream,
+        failureDetail: [
+          measurement.failureDetail,
+          `${missingAtUpstream} successes never reached the upstream (e.g. a gRPC error in an HTTP 200)`,
+        ]
+          .filter(Boolean)
+          .join('; '),
+      };
+    }
+  }
+  if (measurement.failureDetail !== undefined) state.failureDetails.add(measurement.failureDetail);
+  return {
+    round,
+    position,
+    measurement,
+    throughput: workload.throughput(measurement),
+    cpuSeconds: cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore,
+    rssBeforeBytes,
+    peakRssBytes,
+    missingAtUpstream,
+  };
+}
+
+function medians(workload: Workload, rounds: readonly RoundResult[]): MedianResult | null {
+  if (rounds.length === 0) return null;
+  const pick = (f: (r: RoundResult) => number | null): number | null => {
+    const values = rounds.map(f).filter((v): v is number => v !== null && Number.isFinite(v));
+    return values.length === 0 ? null : median(values);
+  };
+  const max = (f: (r: RoundResult) => number | null): number | null => {
+    const values = rounds.map(f).filter((v): v is number => v !== null);
+    return values.length === 0 ? null : Math.max(...values);
+  };
+  return {
+    throughput: pick((r) => r.throughput) ?? 0,
+    requestsPerSecond: pick((r) => r.measurement.succeeded / r.measurement.seconds) ?? 0,
+    p50Ms: pick((r) => r.measurement.p50Ms),
+    p99Ms: pick((r) => r.measurement.p99Ms),
+    cpuSeconds: pick((r) => {
+      if (r.cpuSeconds === null) return null;
+      if (workload.id === 'stream')
+        return r.measurement.bodyBytes ? (r.cpuSeconds * GiB) / r.measurement.bodyBytes : null;
+      const requests = r.measurement.succeeded + r.measurement.failed;
+      return requests === 0 ? null : (r.cpuSeconds * 10_000) / requests;
+    }),
+    peakRssBytes: max((r) => r.peakRssBytes),
+    rssGrowthBytes: max((r) =>
+      r.peakRssBytes === null || r.rssBeforeBytes === null ? null : r.peakRssBytes - r.rssBeforeBytes,
+    ),
+  };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function runWorkload(
+  workload: Workload,
+  entries: readonly Entry[],
+  settings: Settings,
+  fixtures: Fixtures,
+): Promise<WorkloadResult> {
+  progress(`workload ${workload.number} (${workload.id}): ${workload.title}`);
+  const route: Route = {
+    protocol: workload.protocol,
+    listener: workload.listener,
+    upstream: await workload.upstream(fixtures),
+  };
+  const states: EntryState[] = entries.map((entry) => ({
+    entry,
+    running: null,
+    authCheck: 'n/a',
+    probe: '',
+    idleRssBytes: null,
+    hwmBytes: null,
+    rounds: [],
+    failureDetails: new Set(),
+  }));
+  try {
+    for (const state of states) {
+      try {
+        state.running = await state.entry.spec.start(route, state.entry.auth);
+      } catch (error) {
+        state.error = `did not start: ${(error as Error).message.split('\n').slice(0, 3).join(' ')}`;
+        progress(`  ${state.entry.label}: ${state.error}`);
+      }
+    }
+    await sleep(500);
+    for (const state of states) {
+      const running = state.running;
+      if (running === null) continue;
+      if (running.pid !== null) state.idleRssBytes = memory(processTree(running.pid)).rssBytes;
+      const probe = await workload.probe(running, running.authHeaders, fixtures);
+      state.probe = probe.summary;
+      if (!probe.ok) {
+        state.error = `a single authenticated request failed: ${probe.summary}`;
+        progress(`  ${state.entry.label}: ${state.error}`);
+        continue;
+      }
+      if (state.entry.spec.kind !== 'direct') {
+        const refused = await workload.probe(running, {}, fixtures);
+        state.authCheck = refused.rejected ? 'enforced' : 'not enforced';
+        if (!refused.rejected)
+          progress(`  ${state.entry.label}: a request WITHOUT credentials got ${refused.summary}`);
+      }
+    }
+    const measurable = states.filter((s) => s.running !== null && s.error === undefined);
+    if (settings.warmupS > 0 && workload.id !== 'stream') {
+      for (const state of measurable) {
+        await workload.measure(state.running!, settings.warmupS, fixtures).catch(() => undefined);
+      }
+      progress(`  warmed up (${settings.warmupS} s each)`);
+    }
+    for (let round = 0; round < settings.rounds; round++) {
+      for (let position = 0; position < measurable.length; position++) {
+        const state = measurable[(round + position) % measurable.length]!;
+        const result = await measureRound(
+          workload,
+          state,
+          state.running!,
+          settings,
+          fixtures,
+          round + 1,
+          position + 1,
+        );
+        state.rounds.push(result);
+        const m = result.measurement;
+        const latency =
+          m.p99Ms === null
+            ? `${fmt(m.seconds, 2)} s`
+            : `p50 ${fmt(m.p50Ms ?? 0, 2)} ms p99 ${fmt(m.p99Ms, 2)} ms`;
+        const cpu = result.cpuSeconds === null ? '' : `, cpu ${fmt(result.cpuSeconds, 2)} s`;
+        progress(
+          `  round ${round + 1}/${settings.rounds} ${state.entry.label.padEnd(34)} ${fmt(result.throughput).padStart(10)} ${workload.unit}  ${latency}${cpu}, ${m.failed} failed`,
+        );
+      }
+    }
+    for (const state of measurable) {
+      if (state.running?.pid != null) state.hwmBytes = memory(processTree(state.running.pid)).hwmBytes;
+    }
+  } finally {
+    await Promise.all(states.map((state) => state.running?.stop().catch(() => undefined)));
+  }
+  return {
+    id: workload.id,
+    number: workload.number,
+    title: workload.title,
+    unit: workload.unit,
+    load:
+      workload.id === 'stream'
+        ? `${workload.load}, ${settings.streamBytes / (1024 * 1024)} MiB`
+        : workload.load,
+    entries: states.map((state): EntryResult => {
+      const failures = state.rounds.reduce((sum, r) => sum + r.measurement.failed, 0);
+      return {
+        id: state.entry.id,
+        label: state.entry.label,
+        kind: state.entry.spec.kind,
+        ...(state.entry.variant === undefined ? {} : { variant: state.entry.variant }),
+        authCheck: state.authCheck,
+        probe: state.probe,
+        idleRssBytes: state.idleRssBytes,
+        hwmBytes: state.hwmBytes,
+        rounds: state.rounds,
+        median: medians(workload, state.rounds),
+        failures,
+        failureDetails: [...state.failureDetails],
+        flagged: failures > 0 || state.error !== undefined || state.authCheck === 'not enforced',
+        ...(state.error === undefined ? {} : { error: state.error }),
+      };
+    }),
+  };
+}
+
+function estimateSeconds(settings: Settings, entryCounts: Map<string, number>): number {
+  let total = 0;
+  for (const [id, count] of entryCounts) {
+    if (id === 'stream')
+      total += count * settings.rounds * Math.max(1, settings.streamBytes / (400 * 1024 * 1024)) + count;
+    else total += count * (settings.warmupS + settings.rounds * (settings.durationS + 0.3)) + count;
+  }
+  return Math.round(total);
+}
+
+async function main(): Promise<void> {
+  installTreeCleanup();
+  const settings = parseSettings(process.argv.slice(2));
+  if (settings.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (!existsSync(GATEWAY_CLI)) throw new Error(`${GATEWAY_CLI} is missing: run \`npm run build\` first`);
+  for (const [command, pkg] of [
+    ['wrk', 'wrk'],
+    ['h2load', 'nghttp2-client'],
+  ] as const) {
+    if (!commandExists(command)) throw new Error(`${command} is missing: apt-get install ${pkg}`);
+  }
+  const startedAt = new Date();
+  const scratchDir = await mkdtemp(join(tmpdir(), 'edge-gateway-bench-'));
+  trackTempDir(scratchDir);
+
+  const message = await exportTraceRequest();
+  const grpcBody = grpcFrame(message);
+  const grpcBodyFile = join(scratchDir, 'export-trace.grpc');
+  const protobufBodyFile = join(scratchDir, 'export-trace.pb');
+  await writeFile(grpcBodyFile, grpcBody);
+  await writeFile(protobufBodyFile, message);
+  progress(`OTLP batch: 512 spans, ${fmt(message.length)} bytes of protobuf`);
+
+  const sinks = await startSinkProcess();
+  let victoriaMetrics: Promise<VictoriaMetricsService> | undefined;
+  const fixtures: Fixtures = {
+    grpcBody,
+    grpcBodyFile,
+    protobufBody: message,
+    protobufBodyFile,
+    sinks,
+    scratchDir,
+    streamBytes: settings.streamBytes,
+    victoriaMetrics: async () => {
+      if (victoriaMetrics === undefined) {
+        progress('starting VictoriaMetrics and importing 3000 series');
+        victoriaMetrics = startSeededVictoriaMetrics();
+      }
+      const vm = await victoriaMetrics;
+      return { host: '127.0.0.1', port: vm.port };
+    },
+  };
+
+  try {
+    const gatewayFlags =
+      settings.cpuProfDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${settings.cpuProfDir}`];
+    const all: ContenderSpec[] = [
+      directContender,
+      gatewayContender('edge-gateway', 'edge-gateway', { nodeFlags: gatewayFlags }),
+    ];
+    const notes: string[] = [];
+    if (await gatewaySupportsWorkers(sinks)) {
+      all.push(
+        gatewayContender('edge-gateway-w2', 'edge-gateway (WORKERS=2)', {
+          workers: 2,
+          nodeFlags: gatewayFlags,
+        }),
+      );
+    } else {
+      notes.push(
+        'edge-gateway has no `workers` in its /config_dump yet: only the single-process gateway (WORKERS=1) ran.',
+      );
+    }
+    if (existsSync(NGINX_BINARY)) all.push(nginxContender);
+    else notes.push(`${NGINX_BINARY} is missing (apt-get install nginx-light): no nginx contender.`);
+    if (existsSync(VMAUTH_BINARY)) all.push(vmauthContender);
+    else notes.push(`${VMAUTH_BINARY} is missing (apt-get install victoria-metrics): no vmauth contender.`);
+    if (settings.workloads.some((id) => id === 'promql' || id === 'tiny' || id === 'bcrypt')) {
+      requireExecutable('/usr/bin/victoria-metrics', 'victoria-metrics');
+    }
+    const contenders =
+      settings.contenders === null ? all : all.filter((spec) => settings.contenders!.includes(spec.id));
+    if (contenders.length === 0)
+      throw new Error(`--contenders matched none of ${all.map((s) => s.id).join(', ')}`);
+
+    const key = `bench-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
+    const password = `pw-${Math.random().toString(36).slice(2)}`;
+    const auth = {
+      apiKey: { kind: 'api-key', key } as const,
+      basicPlain: { kind: 'basic', user: 'bench', password, stored: { kind: 'plain' } } as const,
+      basicBcrypt: {
+        kind: 'basic',
+        user: 'bench',
+        password,
+        stored: { kind: 'bcrypt', hash: await bcrypt.hash(password, 10) },
+      } as const,
+    };
+    const workloads = WORKLOADS.filter((w) => settings.workloads.includes(w.id));
+    const plan = new Map(workloads.map((w) => [w.id, entriesFor(w, contenders, auth)]));
+    const estimate = estimateSeconds(
+      settings,
+      new Map([...plan].map(([id, entries]) => [id, entries.length])),
+    );
+    progress(
+      `contenders: ${contenders.map((c) => c.label).join(', ')}; ${settings.rounds} round(s) × ${settings.durationS} s; estimated ${Math.ceil(estimate / 60)} min`,
+    );
+
+    const results: WorkloadResult[] = [];
+    for (const workload of workloads) {
+      const entries = plan.get(workload.id) ?? [];
+      if (entries.length === 0) continue;
+      results.push(await runWorkload(workload, entries, settings, fixtures));
+    }
+
+    notes.push(
+      'The tiny request is `GET /api/v1/status/buildinfo`, not `/health`: vmauth answers `/health` itself, without authentication and without reaching VictoriaMetrics.',
+      `nginx runs \`worker_processes auto\` (${cpus().length} workers here) and vmauth uses every core (Go); edge-gateway WORKERS=1 is one Node.js process.`,
+      'Every proxy runs without per-request access logs (edge-gateway ACCESS_LOG=off, nginx access_log off).',
+    );
+    const finishedAt = new Date();
+    const result: BenchResult = {
+      meta: {
+        command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+        startedAt: startedAt.toISOString(),
+        finishedAt: finishedAt.toISOString(),
+        elapsedS: (finishedAt.getTime() - startedAt.getTime()) / 1000,
+        quick: settings.quick,
+        rounds: settings.rounds,
+        durationS: settings.durationS,
+        warmupS: settings.warmupS,
+        streamBytes: settings.streamBytes,
+        git: gitDescription(),
+        node: process.version,
+        cpus: cpus().length,
+        kernel: release(),
+        tools: toolVersions(),
+        notes,
+      },
+      workloads: results,
+      targets: evaluateTargets(results),
+    };
+    await mkdir(settings.outDir, { recursive: true });
+    const suffix = settings.outName === 'latest' ? '' : '.tmp';
+    const mdFile = join(settings.outDir, `${settings.outName}.md${suffix}`);
+    const jsonFile = join(settings.outDir, `${settings.outName}.json${suffix}`);
+    await writeFile(mdFile, renderMarkdown(result));
+    await writeFile(jsonFile, `${JSON.stringify(result, null, 2)}\n`);
+    progress(`wrote ${mdFile} and ${jsonFile}`);
+    for (const target of result.targets) {
+      progress(
+        `  target ${target.status.padEnd(4)} ${target.workload} ${target.contender}: ${target.target} — ${target.measured}`,
+      );
+    }
+  } finally {
+    await sinks.stop();
+    if (victoriaMetrics !== undefined) await (await victoriaMetrics.catch(() => null))?.stop();
+    await removeTempDir(scratchDir);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: Error) => {
+    process.stderr.write(`bench: ${error.stack ?? error.message}\n`);
+    process.exit(1);
+  },
+);
