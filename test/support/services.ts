@@ -159,9 +159,14 @@ export interface BasicAuthCredentials {
 export interface RemoteWriteTarget {
   /** e.g. `http://127.0.0.1:PORT/api/v1/write` (the gateway's VictoriaMetrics listener). */
   readonly url: string;
-  /** Sent with every remote-write request (Prometheus refuses Authorization and a few others here). */
+  /**
+   * remote_write `headers:`. Debian's Prometheus 2.42 accepts them in the config but does not send
+   * them (seen with a header-dumping server); use `bearerToken` or `basicAuth` to authenticate.
+   */
   readonly headers?: Readonly<Record<string, string>>;
   readonly basicAuth?: BasicAuthCredentials;
+  /** `authorization: {type: Bearer, credentials}`: sent as `Authorization: Bearer <token>`. */
+  readonly bearerToken?: string;
 }
 
 export interface PrometheusOptions {
@@ -195,6 +200,9 @@ export function prometheusConfig(options: PrometheusOptions): Record<string, unk
       {
         url: remote.url,
         ...(remote.headers === undefined ? {} : { headers: { ...remote.headers } }),
+        ...(remote.bearerToken === undefined
+          ? {}
+          : { authorization: { type: 'Bearer', credentials: remote.bearerToken } }),
         ...(remote.basicAuth === undefined
           ? {}
           : { basic_auth: { username: remote.basicAuth.username, password: remote.basicAuth.password } }),
