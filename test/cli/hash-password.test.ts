@@ -136,9 +136,8 @@ describe('edge-gateway hash-password', () => {
     });
   }
 
-  test('on a terminal: asks twice on the terminal without echoing the password', {
-    skip: !hasScript,
-  }, async () => {
+  test('on a terminal: asks twice on the terminal without echoing the password', async () => {
+    assert.ok(hasScript, 'the pseudo-terminal tests need `script` (Debian package bsdutils)');
     const typed = 'typed-on-a-tty-Secret';
     const { shown, code } = await onTerminal(['erin', '--cost', '4'], [typed, typed]);
 
@@ -151,7 +150,8 @@ describe('edge-gateway hash-password', () => {
     assert.equal(await bcrypt.compare(typed, hashOf(line.trim(), 'erin')), true);
   });
 
-  test('on a terminal: two different answers are refused with exit 1', { skip: !hasScript }, async () => {
+  test('on a terminal: two different answers are refused with exit 1', async () => {
+    assert.ok(hasScript, 'the pseudo-terminal tests need `script` (Debian package bsdutils)');
     const { shown, code } = await onTerminal(['erin', '--cost', '4'], ['first-Secret', 'second-Secret']);
 
     assert.equal(code, 1, shown);
