@@ -13,6 +13,8 @@ import {
 
 const DOC = 'docs/deployment.md';
 const text = readRepoFile(DOC);
+/** Both documents carry the profile table; both must say what the compose checks assert. */
+const TABLE_DOCS = [DOC, 'README.md'] as const;
 
 const LISTENER_PORTS: Readonly<Record<string, string[]>> = {
   OTLP_GRPC: ['4317'],
@@ -29,9 +31,9 @@ interface Row {
 }
 
 /** The rows of the profile table: `| \`profile\` | services | listeners switched off | Prometheus config |`. */
-function profileTable(): Map<string, Row> {
+function profileTable(docText: string): Map<string, Row> {
   const rows = new Map<string, Row>();
-  for (const line of text.split('\n')) {
+  for (const line of docText.split('\n')) {
     const match = /^\|\s*`([a-z-]+)`\s*\|(.*)\|(.*)\|(.*)\|$/.exec(line);
     if (!match) continue;
     const [, profile = '', services = '', off = '', config = ''] = match;
@@ -45,31 +47,32 @@ function profileTable(): Map<string, Row> {
   return rows;
 }
 
-describe(`${DOC}: the profile table says what the compose checks assert`, () => {
-  const table = profileTable();
+for (const doc of TABLE_DOCS)
+  describe(`${doc}: the profile table says what the compose checks assert`, () => {
+    const table = profileTable(readRepoFile(doc));
 
-  it('has a row for each of the six profiles and no other', () => {
-    assert.deepEqual([...table.keys()].sort(), [...PROFILES].sort());
-  });
-
-  for (const profile of PROFILES) {
-    it(`${profile}: services, listeners switched off, Prometheus config`, () => {
-      const row = table.get(profile)!;
-      assert.deepEqual(row.services.sort(), ['gateway', ...PROFILE_COMPONENTS[profile as Profile]].sort());
-      const off = listenersOffIn(profile);
-      assert.deepEqual(row.offVariables, off);
-      assert.deepEqual(
-        row.offPorts,
-        off.flatMap((prefix) => LISTENER_PORTS[prefix] ?? []),
-      );
-      const expectedConfig = PROFILE_COMPONENTS[profile].includes('prometheus')
-        ? `config/prometheus/${profile}.yaml`
-        : undefined;
-      assert.equal(row.prometheusConfig, expectedConfig);
-      if (expectedConfig) assert.ok(existsSync(join(REPO_ROOT, expectedConfig)));
+    it('has a row for each of the six profiles and no other', () => {
+      assert.deepEqual([...table.keys()].sort(), [...PROFILES].sort());
     });
-  }
-});
+
+    for (const profile of PROFILES) {
+      it(`${profile}: services, listeners switched off, Prometheus config`, () => {
+        const row = table.get(profile)!;
+        assert.deepEqual(row.services.sort(), ['gateway', ...PROFILE_COMPONENTS[profile as Profile]].sort());
+        const off = listenersOffIn(profile);
+        assert.deepEqual(row.offVariables, off);
+        assert.deepEqual(
+          row.offPorts,
+          off.flatMap((prefix) => LISTENER_PORTS[prefix] ?? []),
+        );
+        const expectedConfig = PROFILE_COMPONENTS[profile].includes('prometheus')
+          ? `config/prometheus/${profile}.yaml`
+          : undefined;
+        assert.equal(row.prometheusConfig, expectedConfig);
+        if (expectedConfig) assert.ok(existsSync(join(REPO_ROOT, expectedConfig)));
+      });
+    }
+  });
 
 describe(`${DOC}: "What CI checks" lists the deploy tests that exist`, () => {
   it('names every test file in test/deploy, and only those', () => {
