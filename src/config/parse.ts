@@ -1,8 +1,8 @@
 import { parseApiKeys, parseBasicCredentials } from './credentials.js';
 import type { EnvVars } from './env-source.js';
-import type { AuthMethod, GatewayConfig, ListenerConfig, ListenerName, LogLevel } from './types.js';
+import type { AuthMethod, GatewayConfig, ListenerConfig, ListenerName, LogLevel, TlsFiles } from './types.js';
 import { PLACEHOLDER_API_KEY } from './types.js';
-import { type Parsed, parseDuration, parseListenAddress, parseUpstream } from './values.js';
+import { type Parsed, parseDuration, parseInteger, parseListenAddress, parseUpstream } from './values.js';
 
 export type ConfigResult =
   | { readonly ok: true; readonly config: GatewayConfig }
@@ -117,6 +117,13 @@ export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult
   const logFormat = take('LOG_FORMAT', 'auto', (text) => oneOf(text, ['auto', 'json', 'pretty'] as const));
   const accessLog = take('ACCESS_LOG', 'on', (text) => oneOf(text, ['on', 'off'] as const));
 
+  const authFailureLimit = take('AUTH_FAILURE_LIMIT', '20', (text) => parseInteger(text, 0, 1_000_000));
+  const authFailureWindowMs = take('AUTH_FAILURE_WINDOW', '1m', parseDuration);
+  const clientHeaderTimeoutMs = take('CLIENT_HEADER_TIMEOUT', '30s', parseDuration);
+  const clientBodyTimeoutMs = take('CLIENT_BODY_TIMEOUT', '60s', parseDuration);
+  const clientIdleTimeoutMs = take('CLIENT_IDLE_TIMEOUT', '65s', parseDuration);
+  const tls = parseTlsFiles(vars, errors);
+
   checkPortClashes(listeners, admin, errors);
 
   if (
@@ -128,7 +135,12 @@ export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult
     drainTimeoutMs === undefined ||
     logLevel === undefined ||
     logFormat === undefined ||
-    accessLog === undefined
+    accessLog === undefined ||
+    authFailureLimit === undefined ||
+    authFailureWindowMs === undefined ||
+    clientHeaderTimeoutMs === undefined ||
+    clientBodyTimeoutMs === undefined ||
+    clientIdleTimeoutMs === undefined
   ) {
     return { ok: false, errors };
   }
@@ -146,8 +158,37 @@ export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult
     logFormat,
     accessLog: accessLog === 'on',
     envFile,
+    authFailureLimit,
+    authFailureWindowMs,
+    clientHeaderTimeoutMs,
+    clientBodyTimeoutMs,
+    clientIdleTimeoutMs,
+    tls,
   };
   return { ok: true, config: deepFreeze(config) };
+}
+
+/**
+ * TLS_CERT_FILE and TLS_KEY_FILE: both (TLS on every data port) or neither (cleartext). The
+ * files themselves are read when the listeners start, and re-read whenever they change.
+ */
+function parseTlsFiles(vars: EnvVars, errors: string[]): TlsFiles | null {
+  const certFile = setValue(vars, 'TLS_CERT_FILE')?.trim();
+  const keyFile = setValue(vars, 'TLS_KEY_FILE')?.trim();
+  if (certFile === undefined && keyFile === undefined) return null;
+  if (certFile === undefined) {
+    errors.push(
+      'TLS_CERT_FILE: TLS_KEY_FILE is set, so TLS_CERT_FILE must name the certificate file too (both or neither)',
+    );
+    return null;
+  }
+  if (keyFile === undefined) {
+    errors.push(
+      'TLS_KEY_FILE: TLS_CERT_FILE is set, so TLS_KEY_FILE must name the private key file too (both or neither)',
+    );
+    return null;
+  }
+  return { certFile, keyFile };
 }
 
 function isCredentialError(message: string): boolean {

@@ -36,6 +36,13 @@ export function redactedConfig(config: GatewayConfig): Record<string, unknown> {
     log_format: config.logFormat,
     access_log: config.accessLog,
     env_file: config.envFile,
+    auth_failure_limit: config.authFailureLimit,
+    auth_failure_window_ms: config.authFailureWindowMs,
+    client_header_timeout_ms: config.clientHeaderTimeoutMs,
+    client_body_timeout_ms: config.clientBodyTimeoutMs,
+    client_idle_timeout_ms: config.clientIdleTimeoutMs,
+    // Paths only: the private key's content never leaves the listeners.
+    tls: config.tls === null ? 'off' : { cert_file: config.tls.certFile, key_file: config.tls.keyFile },
   };
 }
 

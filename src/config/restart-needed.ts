@@ -3,7 +3,8 @@ import type { GatewayConfig } from './types.js';
 
 /**
  * What differs between two configurations that only a restart applies: listener addresses,
- * upstreams, the admin address and the upstream timeouts (they shape the open pools).
+ * upstreams, the admin address, the upstream and client timeouts (they shape the open pools and
+ * servers) and the TLS file paths.
  */
 export function settingsNeedingRestart(running: GatewayConfig, next: GatewayConfig): string[] {
   const changed: string[] = [];
@@ -20,6 +21,12 @@ export function settingsNeedingRestart(running: GatewayConfig, next: GatewayConf
   if (running.upstreamConnectTimeoutMs !== next.upstreamConnectTimeoutMs)
     changed.push('UPSTREAM_CONNECT_TIMEOUT');
   if (running.upstreamTimeoutMs !== next.upstreamTimeoutMs) changed.push('UPSTREAM_TIMEOUT');
+  if (running.clientHeaderTimeoutMs !== next.clientHeaderTimeoutMs) changed.push('CLIENT_HEADER_TIMEOUT');
+  if (running.clientBodyTimeoutMs !== next.clientBodyTimeoutMs) changed.push('CLIENT_BODY_TIMEOUT');
+  if (running.clientIdleTimeoutMs !== next.clientIdleTimeoutMs) changed.push('CLIENT_IDLE_TIMEOUT');
+  // The files' content is re-read live; switching TLS on or off, or moving the files, is not.
+  if (running.tls?.certFile !== next.tls?.certFile) changed.push('TLS_CERT_FILE');
+  if (running.tls?.keyFile !== next.tls?.keyFile) changed.push('TLS_KEY_FILE');
   return changed;
 }
 
@@ -31,5 +38,9 @@ export function mergeReloadable(running: GatewayConfig, next: GatewayConfig): Ga
     admin: running.admin,
     upstreamConnectTimeoutMs: running.upstreamConnectTimeoutMs,
     upstreamTimeoutMs: running.upstreamTimeoutMs,
+    clientHeaderTimeoutMs: running.clientHeaderTimeoutMs,
+    clientBodyTimeoutMs: running.clientBodyTimeoutMs,
+    clientIdleTimeoutMs: running.clientIdleTimeoutMs,
+    tls: running.tls,
   });
 }

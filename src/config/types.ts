@@ -41,6 +41,24 @@ export interface GatewayConfig {
   readonly accessLog: boolean;
   /** Where the env file was looked for (it may not exist). */
   readonly envFile: string;
+  /** Authentication failures one client address may make per window before it gets 429 (0: no limit). */
+  readonly authFailureLimit: number;
+  readonly authFailureWindowMs: number;
+  /** Longest time a client may take to send a request's headers (HTTP/1.1; also the TLS handshake). */
+  readonly clientHeaderTimeoutMs: number;
+  /** Longest silence inside a request body before the request is cut (408). */
+  readonly clientBodyTimeoutMs: number;
+  /** An idle client connection (no request in progress) is closed after this long. */
+  readonly clientIdleTimeoutMs: number;
+  /** TLS on the data ports (HTTPS, and gRPC over TLS with ALPN h2), or null for cleartext. */
+  readonly tls: TlsFiles | null;
+}
+
+export interface TlsFiles {
+  /** PEM certificate chain, leaf first. */
+  readonly certFile: string;
+  /** PEM private key of the leaf certificate. */
+  readonly keyFile: string;
 }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';

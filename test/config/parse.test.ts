@@ -187,6 +187,12 @@ describe('parseGatewayConfig errors', () => {
     ['UPSTREAM_TIMEOUT', '0'],
     ['ENVOY_API_KEYS', 'has space'],
     ['ENVOY_BASIC_AUTH_CREDENTIALS', 'nocolon'],
+    ['AUTH_FAILURE_LIMIT', '-1'],
+    ['AUTH_FAILURE_LIMIT', 'twenty'],
+    ['AUTH_FAILURE_WINDOW', '0s'],
+    ['CLIENT_HEADER_TIMEOUT', 'never'],
+    ['CLIENT_BODY_TIMEOUT', '0'],
+    ['CLIENT_IDLE_TIMEOUT', '1 minute'],
   ];
   for (const [name, value] of badValues) {
     test(`${name}=${value} gives one message naming the variable`, () => {
@@ -282,6 +288,13 @@ const VARIABLES = [
   'LOG_LEVEL',
   'LOG_FORMAT',
   'ACCESS_LOG',
+  'AUTH_FAILURE_LIMIT',
+  'AUTH_FAILURE_WINDOW',
+  'CLIENT_HEADER_TIMEOUT',
+  'CLIENT_BODY_TIMEOUT',
+  'CLIENT_IDLE_TIMEOUT',
+  'TLS_CERT_FILE',
+  'TLS_KEY_FILE',
 ];
 
 describe('parseGatewayConfig properties', () => {
@@ -339,5 +352,50 @@ describe('parseGatewayConfig properties', () => {
       ),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('parseGatewayConfig: limits, client timeouts and TLS', () => {
+  test('defaults: 20 failures per minute, 30s headers, 60s body silence, 65s idle, no TLS', () => {
+    const config = parsed({});
+    assert.equal(config.authFailureLimit, 20);
+    assert.equal(config.authFailureWindowMs, 60_000);
+    assert.equal(config.clientHeaderTimeoutMs, 30_000);
+    assert.equal(config.clientBodyTimeoutMs, 60_000);
+    assert.equal(config.clientIdleTimeoutMs, 65_000);
+    assert.equal(config.tls, null);
+  });
+
+  test('every setting is read', () => {
+    const config = parsed({
+      AUTH_FAILURE_LIMIT: '0',
+      AUTH_FAILURE_WINDOW: '90s',
+      CLIENT_HEADER_TIMEOUT: '5s',
+      CLIENT_BODY_TIMEOUT: '2m',
+      CLIENT_IDLE_TIMEOUT: '500ms',
+      TLS_CERT_FILE: ' /etc/tls/cert.pem ',
+      TLS_KEY_FILE: '/etc/tls/key.pem',
+    });
+    assert.equal(config.authFailureLimit, 0);
+    assert.equal(config.authFailureWindowMs, 90_000);
+    assert.equal(config.clientHeaderTimeoutMs, 5000);
+    assert.equal(config.clientBodyTimeoutMs, 120_000);
+    assert.equal(config.clientIdleTimeoutMs, 500);
+    assert.deepEqual(config.tls, { certFile: '/etc/tls/cert.pem', keyFile: '/etc/tls/key.pem' });
+  });
+
+  test('TLS files come in pairs: each half alone names the missing one', () => {
+    assert.deepEqual(errorsOf({ TLS_CERT_FILE: '/c.pem' }), [
+      'TLS_KEY_FILE: TLS_CERT_FILE is set, so TLS_KEY_FILE must name the private key file too (both or neither)',
+    ]);
+    assert.deepEqual(errorsOf({ TLS_KEY_FILE: '/k.pem', TLS_CERT_FILE: '  ' }), [
+      'TLS_CERT_FILE: TLS_KEY_FILE is set, so TLS_CERT_FILE must name the certificate file too (both or neither)',
+    ]);
+  });
+
+  test('AUTH_FAILURE_LIMIT message gives the range', () => {
+    assert.deepEqual(errorsOf({ AUTH_FAILURE_LIMIT: '2000000' }), [
+      'AUTH_FAILURE_LIMIT: must be between 0 and 1000000, got 2000000',
+    ]);
   });
 });

@@ -1,0 +1,114 @@
+import { isIPv6 } from 'node:net';
+import { LRUCache } from 'lru-cache';
+
+export interface FailureLimiterOptions {
+  /** Failures allowed per address and window; the next request is refused. 0: no limit. */
+  readonly limit: number;
+  readonly windowMs: number;
+  /** Addresses tracked at once, at most (least recently failed are forgotten first). */
+  readonly maxTrackedAddresses: number;
+  /** Clock, for tests. */
+  readonly now?: () => number;
+}
+
+interface FailureWindow {
+  readonly startedAt: number;
+  failures: number;
+}
+
+/**
+ * Counts authentication failures per client address in fixed windows that start at an
+ * address's first failure. Once an address has failed `limit` times, every request from it is
+ * refused until its window ends, even one with a valid credential: letting a valid credential
+ * through would turn the limiter into an oracle (a guess that is right gets a different answer
+ * than the 429s around it), so an attacker would keep guessing at full speed. The cost is that
+ * an honest client behind the same address (a shared NAT) waits for the window too.
+ *
+ * IPv6 clients are counted per /64, the block one host usually owns; IPv4-mapped IPv6
+ * addresses count as their IPv4 address. Memory is bounded by `maxTrackedAddresses`, and an
+ * entry is dropped when its window ends. The counts live in this process: with several workers,
+ * each counts on its own.
+ */
+export class AuthFailureLimiter {
+  /** Requests refused because their address was over the limit. */
+  refused = 0;
+  private limit: number;
+  private windowMs: number;
+  private readonly windows: LRUCache<string, FailureWindow>;
+  private readonly now: () => number;
+
+  constructor(options: FailureLimiterOptions) {
+    this.limit = options.limit;
+    this.windowMs = options.windowMs;
+    this.now = options.now ?? Date.now;
+    this.windows = new LRUCache({ max: options.maxTrackedAddresses });
+  }
+
+  /** Applies a reloaded limit and window; running windows keep their start. */
+  configure(limit: number, windowMs: number): void {
+    this.limit = limit;
+    this.windowMs = windowMs;
+  }
+
+  get trackedAddresses(): number {
+    return this.windows.size;
+  }
+
+  /**
+   * Seconds until `address` may try again (at least 1), or 0 when it is not blocked. Counts the
+   * refusal: call it once per request, before any authentication work.
+   */
+  retryAfterSeconds(address: string | undefined): number {
+    if (this.limit === 0 || this.windows.size === 0 || address === undefined) return 0;
+    const key = addressKey(address);
+    const window = this.windows.get(key);
+    if (window === undefined || window.failures < this.limit) return 0;
+    const remainingMs = window.startedAt + this.windowMs - this.now();
+    if (remainingMs <= 0) {
+      this.windows.delete(key);
+      return 0;
+    }
+    this.refused++;
+    return Math.max(1, Math.ceil(remainingMs / 1000));
+  }
+
+  /** Records one failed authentication of `address`. */
+  recordFailure(address: string | undefined): void {
+    if (this.limit === 0 || address === undefined) return;
+    const key = addressKey(address);
+    const now = this.now();
+    const window = this.windows.get(key);
+    if (window === undefined || now - window.startedAt >= this.windowMs) {
+      this.windows.set(key, { startedAt: now, failures: 1 });
+    } else {
+      window.failures++;
+    }
+  }
+}
+
+const MAPPED_IPV4 = '::ffff:';
+
+/** The unit a limit applies to: an IPv4 address, or the /64 of an IPv6 address. */
+export function addressKey(address: string): string {
+  if (address.startsWith(MAPPED_IPV4) && address.includes('.')) return address.slice(MAPPED_IPV4.length);
+  if (!isIPv6(address)) return address;
+  return `${expandIPv6(address).slice(0, 4).join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of an IPv6 address, without leading zeros (zone ids dropped). */
+function expandIPv6(address: string): string[] {
+  const bare = address.split('%')[0] ?? address;
+  const [head = '', tail] = bare.split('::');
+  const headGroups = head === '' ? [] : head.split(':');
+  const tailGroups = tail === undefined || tail === '' ? [] : tail.split(':');
+  // An embedded IPv4 tail (::1.2.3.4) is two groups.
+  const last = tailGroups.length > 0 ? tailGroups : headGroups;
+  const dotted = last[last.length - 1];
+  if (dotted?.includes('.')) {
+    const [a = 0, b = 0, c = 0, d = 0] = dotted.split('.').map(Number);
+    last.splice(last.length - 1, 1, ((a << 8) | b).toString(16), ((c << 8) | d).toString(16));
+  }
+  const missing = 8 - headGroups.length - tailGroups.length;
+  const groups = [...headGroups, ...Array<string>(Math.max(0, missing)).fill('0'), ...tailGroups];
+  return groups.map((group) => Number.parseInt(group, 16).toString(16));
+}
