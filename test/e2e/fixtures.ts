@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { type RunningGateway, startGateway } from '../support/gateway.js';
+import { registerSecret } from '../support/secrets.js';
 
 export interface Upstreams {
   readonly grpc?: string;
@@ -42,8 +43,11 @@ export async function metricValue(
   return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
-export const basic = (user: string, password: string): string =>
-  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+/** An `Authorization: Basic` value; the password is recorded as a secret that must never be printed. */
+export function basic(user: string, password: string): string {
+  registerSecret({ kind: 'password', value: password, user });
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
 
 /**
  * Established TCP connections to a local port, counted from the kernel's tables

@@ -14,6 +14,7 @@ import {
   trackTempDir,
   waitUntilReady,
 } from './processes.js';
+import { registerCredentialVariables, registerEnvFileSecrets } from './secrets.js';
 
 /** Runs the built gateway (`dist/cli.js serve`) as a real process on loopback ports. */
 
@@ -70,6 +71,10 @@ function appendToOutputLog(chunk: string): void {
 export async function startGateway(options: StartGatewayOptions): Promise<RunningGateway> {
   const cli = join(REPO_ROOT, 'dist', 'cli.js');
   if (!existsSync(cli)) throw new Error(`${cli} does not exist: build the gateway first (npm run build)`);
+
+  // Recorded for test/zz-no-secrets-in-output.test.ts, which greps all gateway output for them.
+  registerCredentialVariables(options.env);
+  if (options.envFileText !== undefined) registerEnvFileSecrets(options.envFileText);
 
   const envDir = await mkdtemp(join(tmpdir(), 'edge-gateway-env-'));
   trackTempDir(envDir);
