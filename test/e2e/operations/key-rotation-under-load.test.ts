@@ -121,9 +121,14 @@ class RotationTimeline {
   }
 }
 
+/**
+ * ACCESS_LOG=off: thousands of requests would otherwise flood the suite's output log.
+ * AUTH_FAILURE_LIMIT=0: the removed keys this test presents on purpose are no brute-force attack.
+ */
+const COMMON_SETTINGS = 'ACCESS_LOG=off\nAUTH_FAILURE_LIMIT=0\n';
+
 function envFileText(keys: readonly string[]): string {
-  // ACCESS_LOG=off: thousands of requests would otherwise flood the suite's output log.
-  return `# rotated by the test\nENVOY_AUTH_METHOD=api-key\nENVOY_API_KEYS=${keys.join(', ')}\nACCESS_LOG=off\n`;
+  return `# rotated by the test\nENVOY_AUTH_METHOD=api-key\nENVOY_API_KEYS=${keys.join(', ')}\n${COMMON_SETTINGS}`;
 }
 
 describe('key rotation under continuous load (HTTP/1.1 keep-alive and gRPC)', () => {
@@ -385,7 +390,7 @@ describe('credential edits through the env file, on an open keep-alive connectio
   let bobNewHash: string;
 
   const file = (method: string, users: string): string =>
-    `ENVOY_AUTH_METHOD=${method}\nENVOY_API_KEYS=${KEY}\nENVOY_BASIC_AUTH_CREDENTIALS=${users}\n`;
+    `ENVOY_AUTH_METHOD=${method}\nENVOY_API_KEYS=${KEY}\nENVOY_BASIC_AUTH_CREDENTIALS=${users}\nAUTH_FAILURE_LIMIT=0\n`;
   /** Edits the file, then waits (at most the 2 s contract) until the reload is in force. */
   const edit = async (text: string): Promise<void> => {
     await writeEnvFile(gateway.envFile, text, reloads % 2 === 0 ? 'rename' : 'in-place');
