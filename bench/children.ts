@@ -13,7 +13,8 @@ let hooksInstalled = false;
 
 function killTrackedTrees(): void {
   for (const root of trackedRoots) {
-    for (const pid of processTree(root).reverse()) {
+    // Root first: a master that outlives its workers by a moment would start new ones.
+    for (const pid of processTree(root)) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {

@@ -60,6 +60,11 @@ export function processTree(pid: number): number[] {
   return tree;
 }
 
+/** True while `pid` runs (an exited child is reaped by Node at once, so it is gone from /proc). */
+export function processAlive(pid: number): boolean {
+  return statFields(pid) !== null;
+}
+
 /** User + system CPU seconds consumed so far by `pids` (processes that exited count as 0). */
 export function cpuSeconds(pids: readonly number[]): number {
   let ticks = 0;

@@ -19,6 +19,8 @@ export interface BenchMeta {
   readonly warmupS: number;
   readonly streamBytes: number;
   readonly git: string;
+  /** The gateway that ran (`dist/cli.js` of this checkout unless --gateway-cli). */
+  readonly gatewayCli: string;
   readonly node: string;
   readonly cpus: number;
   readonly kernel: string;
@@ -294,7 +296,7 @@ export function renderMarkdown(result: BenchResult): string {
     '# edge-gateway benchmark',
     '',
     `Command: \`${meta.command}\`  `,
-    `Run: ${meta.startedAt} → ${meta.finishedAt} (${Math.round(meta.elapsedS)} s), gateway at ${meta.git}  `,
+    `Run: ${meta.startedAt} → ${meta.finishedAt} (${Math.round(meta.elapsedS)} s), repository at ${meta.git}, gateway \`${meta.gatewayCli}\`  `,
     `Machine: ${meta.cpus} CPUs, Linux ${meta.kernel}, Node ${meta.node}; ${Object.entries(meta.tools)
       .map(([tool, version]) => `${tool} ${version}`)
       .join(', ')}  `,

@@ -8,11 +8,11 @@ import { removeTempDir, trackTempDir } from '../test/support/processes.js';
 import type { VictoriaMetricsService } from '../test/support/services.js';
 import { installTreeCleanup } from './children.js';
 import { directContender } from './contenders/direct.js';
-import { GATEWAY_CLI, gatewayContender, REPO_ROOT, startGateway } from './contenders/gateway.js';
+import { gatewayContender, REPO_ROOT, startGateway } from './contenders/gateway.js';
 import { NGINX_BINARY, nginxContender } from './contenders/nginx.js';
 import { VMAUTH_BINARY, vmauthContender } from './contenders/vmauth.js';
 import { exportTraceRequest, grpcFrame } from './payload.js';
-import { cpuSeconds, memory, processTree, RssSampler } from './proc-stats.js';
+import { cpuSeconds, memory, processAlive, processTree, RssSampler } from './proc-stats.js';
 import {
   type BenchResult,
   type EntryResult,
@@ -94,13 +94,13 @@ function gitDescription(): string {
 }
 
 /** Whether the gateway knows `WORKERS`: its admin `/config_dump` then shows a `workers` field. */
-async function gatewaySupportsWorkers(sinks: SinkProcess): Promise<boolean> {
+async function gatewaySupportsWorkers(sinks: SinkProcess, cli: string): Promise<boolean> {
   const route: Route = {
     protocol: 'http',
     listener: 'victoriametrics',
     upstream: { host: '127.0.0.1', port: sinks.ports.http },
   };
-  const gateway = await startGateway(route, { kind: 'api-key', key: 'probe-key-0123456789' });
+  const gateway = await startGateway(route, { kind: 'api-key', key: 'probe-key-0123456789' }, { cli });
   try {
     const response = await fetch(`http://${gateway.admin.host}:${gateway.admin.port}/config_dump`, {
       signal: AbortSignal.timeout(5000),
@@ -187,11 +187,12 @@ async function measureRound(
       seconds: settings.durationS,
       p50Ms: null,
       p99Ms: null,
-      failureDetail: `load generator: ${(error as Error).message.split('\n')[0]}`,
+      failureDetail: `load generator: ${(error as Error).message.split('\n').slice(0, 4).join(' | ')}`,
     };
   }
   const peakRssBytes = sampler?.stop() ?? null;
-  const cpuAfter = pids.length > 0 ? cpuSeconds(pids) : null;
+  const survived = contender.pid === null || processAlive(contender.pid);
+  const cpuAfter = pids.length > 0 && survived ? cpuSeconds(pids) : null;
   let missingAtUpstream = 0;
   if (sinkBefore !== null && workload.sinkCounter !== null) {
     const sinkAfter = await fixtures.sinks.counters();
@@ -324,6 +325,7 @@ async function runWorkload(
     for (let round = 0; round < settings.rounds; round++) {
       for (let position = 0; position < measurable.length; position++) {
         const state = measurable[(round + position) % measurable.length]!;
+        if (state.error !== undefined) continue;
         const result = await measureRound(
           workload,
           state,
@@ -334,6 +336,12 @@ async function runWorkload(
           position + 1,
         );
         state.rounds.push(result);
+        const { pid } = state.running!;
+        if (pid !== null && !processAlive(pid)) {
+          const tail = state.running!.output().trim().split('\n').slice(-12).join('\n');
+          state.error = `the process exited during round ${round + 1}; its last output:\n${tail}`;
+          progress(`  ${state.entry.label}: ${state.error}`);
+        }
         const m = result.measurement;
         const latency =
           m.p99Ms === null
@@ -399,7 +407,9 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  if (!existsSync(GATEWAY_CLI)) throw new Error(`${GATEWAY_CLI} is missing: run \`npm run build\` first`);
+  if (!existsSync(settings.gatewayCli)) {
+    throw new Error(`${settings.gatewayCli} is missing: run \`npm run build\` first`);
+  }
   for (const [command, pkg] of [
     ['wrk', 'wrk'],
     ['h2load', 'nghttp2-client'],
@@ -441,19 +451,17 @@ async function main(): Promise<void> {
   try {
     const gatewayFlags =
       settings.cpuProfDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${settings.cpuProfDir}`];
-    const all: ContenderSpec[] = [
-      directContender,
-      gatewayContender('edge-gateway', 'edge-gateway', { nodeFlags: gatewayFlags }),
-    ];
     const notes: string[] = [];
-    if (await gatewaySupportsWorkers(sinks)) {
+    const gatewayOptions = { nodeFlags: gatewayFlags, cli: settings.gatewayCli };
+    const all: ContenderSpec[] = [directContender];
+    if (await gatewaySupportsWorkers(sinks, settings.gatewayCli)) {
+      // WORKERS defaults to one per core: say 1 explicitly for the single-process contender.
       all.push(
-        gatewayContender('edge-gateway-w2', 'edge-gateway (WORKERS=2)', {
-          workers: 2,
-          nodeFlags: gatewayFlags,
-        }),
+        gatewayContender('edge-gateway', 'edge-gateway (WORKERS=1)', { ...gatewayOptions, workers: 1 }),
+        gatewayContender('edge-gateway-w2', 'edge-gateway (WORKERS=2)', { ...gatewayOptions, workers: 2 }),
       );
     } else {
+      all.push(gatewayContender('edge-gateway', 'edge-gateway', gatewayOptions));
       notes.push(
         'edge-gateway has no `workers` in its /config_dump yet: only the single-process gateway (WORKERS=1) ran.',
       );
@@ -517,6 +525,7 @@ async function main(): Promise<void> {
         warmupS: settings.warmupS,
         streamBytes: settings.streamBytes,
         git: gitDescription(),
+        gatewayCli: settings.gatewayCli,
         node: process.version,
         cpus: cpus().length,
         kernel: release(),

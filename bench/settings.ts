@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { WORKLOAD_IDS, type WorkloadId } from './types.js';
 
@@ -15,6 +16,8 @@ export interface Settings {
   /** Base name of the written files: `latest` for a full run, `partial` (git-ignored *.tmp) otherwise. */
   readonly outName: 'latest' | 'partial';
   readonly cpuProfDir: string | null;
+  /** The gateway's `cli.js`: this checkout's `dist/cli.js` unless `--gateway-cli` says otherwise. */
+  readonly gatewayCli: string;
   readonly help: boolean;
 }
 
@@ -34,10 +37,13 @@ bench/results/partial.md.tmp and partial.json.tmp instead, unless --out is given
   --stream-mib <n>      size of the streaming body in MiB (default 1024)
   --out <dir>           write <dir>/latest.md and <dir>/latest.json
   --cpu-prof <dir>      run the gateway with node --cpu-prof, profiles written to <dir>
+  --gateway-cli <file>  the gateway to run (default dist/cli.js; e.g. a build of a fixed commit
+                        while others rebuild dist/)
   -h, --help            this text
 `;
 
 const DEFAULT_OUT_DIR = new URL('./results/', import.meta.url).pathname;
+const DEFAULT_GATEWAY_CLI = new URL('../dist/cli.js', import.meta.url).pathname;
 
 function positive(name: string, text: string | undefined, fallback: number, allowZero = false): number {
   if (text === undefined) return fallback;
@@ -69,6 +75,7 @@ export function parseSettings(argv: readonly string[]): Settings {
       'stream-mib': { type: 'string' },
       out: { type: 'string' },
       'cpu-prof': { type: 'string' },
+      'gateway-cli': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -98,6 +105,7 @@ export function parseSettings(argv: readonly string[]): Settings {
     outDir: values.out ?? DEFAULT_OUT_DIR,
     outName: values.out !== undefined || !partial ? 'latest' : 'partial',
     cpuProfDir: values['cpu-prof'] ?? null,
+    gatewayCli: resolve(values['gateway-cli'] ?? DEFAULT_GATEWAY_CLI),
     help: values.help === true,
   };
 }

@@ -18,6 +18,8 @@ export interface GatewayContenderOptions {
   readonly workers?: number;
   /** Extra node flags for the gateway process, e.g. `--cpu-prof`. */
   readonly nodeFlags?: readonly string[];
+  /** The gateway's `cli.js` (default: this checkout's `dist/cli.js`). */
+  readonly cli?: string;
 }
 
 export function basicAuthorization(user: string, password: string): string {
@@ -87,10 +89,11 @@ export async function startGateway(
   auth: AuthScheme,
   options: GatewayContenderOptions = {},
 ): Promise<RunningGateway> {
-  if (!existsSync(GATEWAY_CLI)) throw new Error(`${GATEWAY_CLI} is missing: run \`npm run build\` first`);
+  const cli = options.cli ?? GATEWAY_CLI;
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
   return withFreePorts(2, async ([listenPort, adminPort]) => {
     const env = gatewayEnv(route, auth, listenPort!, adminPort!, options);
-    const tracked = spawnTree(process.execPath, [...(options.nodeFlags ?? []), GATEWAY_CLI, 'serve'], {
+    const tracked = spawnTree(process.execPath, [...(options.nodeFlags ?? []), cli, 'serve'], {
       env,
       cwd: REPO_ROOT,
     });
