@@ -10,6 +10,7 @@ import type { GatewayConfig, ListenerConfig } from './config/types.js';
 import { GrpcListener } from './listeners/grpc.js';
 import { Http1Listener } from './listeners/http1.js';
 import { AccessLog } from './observability/access-log.js';
+import { registerControlMetrics } from './observability/control-metrics.js';
 import type { Logger } from './observability/logger.js';
 import { GatewayMetrics } from './observability/metrics.js';
 
@@ -49,6 +50,8 @@ export class Gateway {
   private constructor(
     private config: GatewayConfig,
     private readonly logger: Logger,
+    /** `single`: the whole gateway in this process. `worker`: data listeners only, under a cluster primary. */
+    readonly role: 'single' | 'worker',
   ) {
     this.auth = new AuthState(activeCredentials(new CredentialStore(config, this.bcrypt)));
     this.accessLog = new AccessLog(logger, config.accessLog);
@@ -70,8 +73,12 @@ export class Gateway {
     this.registerStateMetrics();
   }
 
-  static async start(config: GatewayConfig, logger: Logger): Promise<Gateway> {
-    const gateway = new Gateway(config, logger);
+  static async start(
+    config: GatewayConfig,
+    logger: Logger,
+    role: 'single' | 'worker' = 'single',
+  ): Promise<Gateway> {
+    const gateway = new Gateway(config, logger, role);
     await gateway.listen();
     return gateway;
   }
@@ -99,7 +106,8 @@ export class Gateway {
     this.logger.level = next.logLevel;
     const previous = this.config;
     this.config = mergeReloadable(previous, next);
-    this.logger.info(
+    // Under a cluster primary, the primary reports the reload once for all workers.
+    this.logger[this.role === 'worker' ? 'debug' : 'info'](
       {
         auth_method: next.authMethod,
         api_keys: next.apiKeys.length,
@@ -109,19 +117,49 @@ export class Gateway {
       },
       'configuration reloaded',
     );
-    if (restartNeeded.length > 0) {
+    if (restartNeeded.length > 0 && this.role === 'single') {
       this.logger.warn(
         { settings: restartNeeded },
         'these changed settings take effect only after a restart',
       );
     }
-    if (next.placeholderKeyInUse) this.warnPlaceholder();
+    if (next.placeholderKeyInUse && this.role === 'single') this.warnPlaceholder();
     return restartNeeded;
   }
 
   private async listen(): Promise<void> {
     const { config, logger } = this;
-    this.admin = createAdminServer(this.metrics, {
+    if (this.role === 'single') await this.listenAdmin();
+    for (const listener of this.listeners) {
+      await listener.listen();
+      const { name, listen, upstream } = listener.options.config;
+      logger.info(
+        { listener: name, address: formatAddress(listen), upstream: upstream.origin },
+        'listener ready',
+      );
+    }
+    if (this.role === 'single') {
+      for (const listener of config.listeners) {
+        if (listener.upstream === null)
+          logger.info({ listener: listener.name }, 'listener off (upstream set to off)');
+      }
+      logger.info(
+        {
+          auth_method: config.authMethod,
+          api_keys: config.apiKeys.length,
+          basic_users: config.basicCredentials.length,
+        },
+        'authentication configured',
+      );
+      if (config.placeholderKeyInUse) this.warnPlaceholder();
+    }
+    this.listening = true;
+  }
+
+  private async listenAdmin(): Promise<void> {
+    const { config, logger } = this;
+    this.admin = createAdminServer({
+      metrics: () => this.metrics.registry.metrics(),
       ready: () => this.ready,
       configDump: () => redactedConfig(this.config),
       reload: () => this.reloadHandler?.() ?? { ok: false, errors: ['reloading is not enabled'] },
@@ -135,28 +173,6 @@ export class Gateway {
     });
     await listenAdmin(this.admin, config.admin);
     logger.info({ address: formatAddress(config.admin) }, 'admin listening');
-    for (const listener of this.listeners) {
-      await listener.listen();
-      const { name, listen, upstream } = listener.options.config;
-      logger.info(
-        { listener: name, address: formatAddress(listen), upstream: upstream.origin },
-        'listener ready',
-      );
-    }
-    for (const listener of config.listeners) {
-      if (listener.upstream === null)
-        logger.info({ listener: listener.name }, 'listener off (upstream set to off)');
-    }
-    logger.info(
-      {
-        auth_method: config.authMethod,
-        api_keys: config.apiKeys.length,
-        basic_users: config.basicCredentials.length,
-      },
-      'authentication configured',
-    );
-    if (config.placeholderKeyInUse) this.warnPlaceholder();
-    this.listening = true;
   }
 
   private warnPlaceholder(): void {
@@ -180,37 +196,13 @@ export class Gateway {
 
   private registerStateMetrics(): void {
     const { metrics } = this;
-    metrics.gaugeFrom(
-      'gateway_config_last_reload_successful',
-      'Whether the last configuration reload succeeded (1) or was rejected (0).',
-      null,
-      () => (this.reloadStatus().ok ? 1 : 0),
-    );
-    metrics.gaugeFrom(
-      'gateway_config_last_reload_success_timestamp_seconds',
-      'Unix time of the last successful configuration load.',
-      null,
-      () => this.reloadStatus().timestamp,
-    );
-    metrics.counterFrom(
-      'gateway_config_reloads_total',
-      'Configuration reloads applied.',
-      () => this.reloadStatus().successes,
-    );
-    metrics.counterFrom(
-      'gateway_config_reload_failures_total',
-      'Configuration reloads rejected as invalid.',
-      () => this.reloadStatus().failures,
-    );
-    metrics.gaugeFrom(
-      'gateway_placeholder_key_in_use',
-      'Whether the stock placeholder API key is accepted.',
-      null,
-      () => (this.config.placeholderKeyInUse ? 1 : 0),
-    );
-    metrics.gaugeFrom('gateway_ready', 'Whether the instance takes traffic (admin /ready).', null, () =>
-      this.ready ? 1 : 0,
-    );
+    if (this.role === 'single') {
+      registerControlMetrics(metrics.registry, {
+        reloadStatus: () => this.reloadStatus(),
+        placeholderKeyInUse: () => this.config.placeholderKeyInUse,
+        ready: () => this.ready,
+      });
+    }
     metrics.counterFrom(
       'gateway_bcrypt_cache_hits_total',
       'bcrypt verifications answered from the cache.',

@@ -1,7 +1,12 @@
-import { loadGatewayConfig } from './config/load.js';
+import cluster from 'node:cluster';
+import { ClusterPrimary } from './cluster/primary.js';
+import { runWorker } from './cluster/worker.js';
+import type { EnvVars } from './config/env-source.js';
+import { type LoadResult, loadGatewayConfig } from './config/load.js';
 import { ConfigReloader } from './config/reloader.js';
+import type { GatewayConfig } from './config/types.js';
 import { Gateway } from './gateway.js';
-import { createLogger } from './observability/logger.js';
+import { createLogger, type Logger } from './observability/logger.js';
 
 export interface ServeOptions {
   readonly envFile?: string;
@@ -11,8 +16,9 @@ export interface ServeOptions {
 export const EXIT_BAD_CONFIG = 2;
 
 /**
- * Runs the gateway: live reload on env-file change, SIGHUP and POST /reload; graceful drain
- * and exit 0 on SIGTERM or SIGINT.
+ * Runs the gateway: in this process (`WORKERS=1`), or as a node:cluster primary with workers
+ * sharing the listening sockets. Live reload on env-file change, SIGHUP and POST /reload;
+ * graceful drain and exit 0 on SIGTERM or SIGINT.
  */
 export async function serve(options: ServeOptions): Promise<void> {
   const processEnv = { ...process.env };
@@ -27,16 +33,29 @@ export async function serve(options: ServeOptions): Promise<void> {
     level: config.logLevel,
     pretty: config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stdout.isTTY === true),
   });
+  if (cluster.isWorker) {
+    await runWorker(config, logger.child({ worker: cluster.worker?.id }));
+    return;
+  }
+  if (config.workers > 1) {
+    await runPrimary(loaded, config, processEnv, logger);
+    return;
+  }
+  await runSingle(loaded, config, processEnv, logger);
+}
+
+async function runSingle(
+  loaded: LoadResult,
+  config: GatewayConfig,
+  processEnv: EnvVars,
+  logger: Logger,
+): Promise<void> {
   let gateway: Gateway;
   try {
     gateway = await Gateway.start(config, logger);
   } catch (error) {
-    const { code, message } = error as NodeJS.ErrnoException;
-    logger.fatal({ code }, `cannot start: ${message}`);
-    logger.flush();
-    process.exit(1);
+    fatal(logger, error);
   }
-
   const reloader = new ConfigReloader({
     processEnv,
     envFile: config.envFile,
@@ -52,16 +71,59 @@ export async function serve(options: ServeOptions): Promise<void> {
     failures: reloader.failures,
   });
   reloader.start();
+  logger.info({ env_file: config.envFile }, 'edge-gateway started; edits to the env file apply live');
+  onSignals(
+    logger,
+    config,
+    () => reloader.reload('signal'),
+    async () => {
+      reloader.stop();
+      await gateway.stop();
+    },
+  );
+}
+
+async function runPrimary(
+  loaded: LoadResult,
+  config: GatewayConfig,
+  processEnv: EnvVars,
+  logger: Logger,
+): Promise<void> {
+  const primary = new ClusterPrimary({
+    config,
+    vars: loaded.vars,
+    fingerprint: loaded.fingerprint,
+    processEnv,
+    workers: config.workers,
+    logger,
+  });
+  try {
+    await primary.start();
+  } catch (error) {
+    await primary.stop().catch(() => undefined);
+    fatal(logger, error);
+  }
+  onSignals(
+    logger,
+    config,
+    () => primary.reload(),
+    () => primary.stop(),
+  );
+}
+
+function onSignals(
+  logger: Logger,
+  config: GatewayConfig,
+  reload: () => void,
+  drain: () => Promise<void>,
+): void {
   process.on('SIGHUP', () => {
     logger.info('SIGHUP: reloading the configuration');
-    reloader.reload('signal');
+    reload();
   });
-  logger.info({ env_file: config.envFile }, 'edge-gateway started; edits to the env file apply live');
-
   const shutdown = (signal: NodeJS.Signals): void => {
-    logger.info({ signal, drain_timeout_ms: gateway.currentConfig.drainTimeoutMs }, 'draining');
-    reloader.stop();
-    gateway.stop().then(
+    logger.info({ signal, drain_timeout_ms: config.drainTimeoutMs }, 'draining');
+    drain().then(
       () => {
         logger.info('drained, exiting');
         logger.flush();
@@ -76,4 +138,11 @@ export async function serve(options: ServeOptions): Promise<void> {
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
+}
+
+function fatal(logger: Logger, error: unknown): never {
+  const { code, message } = error as NodeJS.ErrnoException;
+  logger.fatal({ code }, `cannot start: ${message}`);
+  logger.flush();
+  process.exit(1);
 }

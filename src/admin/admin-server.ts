@@ -1,9 +1,11 @@
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { Registry } from 'prom-client';
 import type { ReloadResult } from '../config/reloader.js';
 import type { ListenAddress } from '../config/types.js';
-import type { GatewayMetrics } from '../observability/metrics.js';
 
 export interface AdminHooks {
+  /** Prometheus text of every metric (a cluster primary aggregates its workers'). */
+  metrics(): Promise<string>;
   /** True when every enabled listener is bound and the instance takes traffic. */
   ready(): boolean;
   configDump(): Record<string, unknown>;
@@ -16,7 +18,7 @@ export interface AdminHooks {
  * low-traffic routes with JSON answers, far from the data path. Route names follow Envoy's
  * (`/ready`, `/stats/prometheus`, `/config_dump`, `/healthcheck/fail`, `/healthcheck/ok`).
  */
-export function createAdminServer(metrics: GatewayMetrics, hooks: AdminHooks): FastifyInstance {
+export function createAdminServer(hooks: AdminHooks): FastifyInstance {
   const app = Fastify({ logger: false });
 
   app.get('/ready', async (_request, reply) => {
@@ -28,8 +30,8 @@ export function createAdminServer(metrics: GatewayMetrics, hooks: AdminHooks): F
   });
 
   const serveMetrics = async (_request: unknown, reply: FastifyReply): Promise<string> => {
-    reply.type(metrics.registry.contentType);
-    return metrics.registry.metrics();
+    reply.type(Registry.PROMETHEUS_CONTENT_TYPE);
+    return hooks.metrics();
   };
   app.get('/metrics', serveMetrics);
   app.get('/stats/prometheus', serveMetrics);

@@ -1,7 +1,11 @@
 import { type EnvVars, envFilePath, readEnvSnapshot } from './env-source.js';
 import { type ConfigResult, parseGatewayConfig } from './parse.js';
 
-export type LoadResult = ConfigResult & { readonly fingerprint: string | null };
+export type LoadResult = ConfigResult & {
+  readonly fingerprint: string | null;
+  /** The merged environment that was parsed (what a cluster primary hands its workers). */
+  readonly vars: EnvVars;
+};
 
 /** Reads the environment and env file, then parses: what start-up, reload and `check` all call. */
 export function loadGatewayConfig(processEnv: EnvVars, explicitEnvFile?: string): LoadResult {
@@ -10,7 +14,11 @@ export function loadGatewayConfig(processEnv: EnvVars, explicitEnvFile?: string)
   try {
     snapshot = readEnvSnapshot(processEnv, file);
   } catch (error) {
-    return { ok: false, errors: [(error as Error).message], fingerprint: null };
+    return { ok: false, errors: [(error as Error).message], fingerprint: null, vars: processEnv };
   }
-  return { ...parseGatewayConfig(snapshot.vars, file), fingerprint: snapshot.fingerprint };
+  return {
+    ...parseGatewayConfig(snapshot.vars, file),
+    fingerprint: snapshot.fingerprint,
+    vars: snapshot.vars,
+  };
 }

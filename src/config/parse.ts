@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { parseApiKeys, parseBasicCredentials } from './credentials.js';
 import type { EnvVars } from './env-source.js';
 import type { AuthMethod, GatewayConfig, ListenerConfig, ListenerName, LogLevel, TlsFiles } from './types.js';
@@ -123,6 +124,7 @@ export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult
   const clientBodyTimeoutMs = take('CLIENT_BODY_TIMEOUT', '60s', parseDuration);
   const clientIdleTimeoutMs = take('CLIENT_IDLE_TIMEOUT', '65s', parseDuration);
   const tls = parseTlsFiles(vars, errors);
+  const workers = take('WORKERS', 'auto', parseWorkers);
 
   checkPortClashes(listeners, admin, errors);
 
@@ -140,7 +142,8 @@ export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult
     authFailureWindowMs === undefined ||
     clientHeaderTimeoutMs === undefined ||
     clientBodyTimeoutMs === undefined ||
-    clientIdleTimeoutMs === undefined
+    clientIdleTimeoutMs === undefined ||
+    workers === undefined
   ) {
     return { ok: false, errors };
   }
@@ -164,6 +167,7 @@ export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult
     clientBodyTimeoutMs,
     clientIdleTimeoutMs,
     tls,
+    workers,
   };
   return { ok: true, config: deepFreeze(config) };
 }
@@ -189,6 +193,12 @@ function parseTlsFiles(vars: EnvVars, errors: string[]): TlsFiles | null {
     return null;
   }
   return { certFile, keyFile };
+}
+
+/** `auto` (one worker per CPU this process may use) or a whole number of processes. */
+function parseWorkers(text: string): Parsed<number> {
+  if (text.trim().toLowerCase() === 'auto') return { ok: true, value: availableParallelism() };
+  return parseInteger(text, 1, 256);
 }
 
 function isCredentialError(message: string): boolean {

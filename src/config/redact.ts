@@ -36,6 +36,7 @@ export function redactedConfig(config: GatewayConfig): Record<string, unknown> {
     log_format: config.logFormat,
     access_log: config.accessLog,
     env_file: config.envFile,
+    workers: config.workers,
     auth_failure_limit: config.authFailureLimit,
     auth_failure_window_ms: config.authFailureWindowMs,
     client_header_timeout_ms: config.clientHeaderTimeoutMs,

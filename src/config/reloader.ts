@@ -17,7 +17,7 @@ export interface ReloaderOptions {
   /** Fingerprint of the env file content the running configuration was read from. */
   readonly initialFingerprint: string | null;
   /** Applies a validated configuration; answers what could not be applied without a restart. */
-  readonly apply: (config: GatewayConfig) => readonly string[];
+  readonly apply: (config: GatewayConfig, vars: EnvVars) => readonly string[];
   readonly logger: Logger;
   /** Quiet time after a file event before reading, so an editor's multi-step save is read once. */
   readonly settleMs?: number;
@@ -113,7 +113,7 @@ export class ConfigReloader {
       return { ok: false, errors: loaded.errors };
     }
     this.lastErrorFingerprint = null;
-    const restartNeeded = this.options.apply(loaded.config);
+    const restartNeeded = this.options.apply(loaded.config, loaded.vars);
     this.successes++;
     this.lastReloadSuccessful = true;
     this.lastSuccessTimestampSeconds = Date.now() / 1000;

@@ -27,6 +27,7 @@ export function settingsNeedingRestart(running: GatewayConfig, next: GatewayConf
   // The files' content is re-read live; switching TLS on or off, or moving the files, is not.
   if (running.tls?.certFile !== next.tls?.certFile) changed.push('TLS_CERT_FILE');
   if (running.tls?.keyFile !== next.tls?.keyFile) changed.push('TLS_KEY_FILE');
+  if (running.workers !== next.workers) changed.push('WORKERS');
   return changed;
 }
 
@@ -42,5 +43,6 @@ export function mergeReloadable(running: GatewayConfig, next: GatewayConfig): Ga
     clientBodyTimeoutMs: running.clientBodyTimeoutMs,
     clientIdleTimeoutMs: running.clientIdleTimeoutMs,
     tls: running.tls,
+    workers: running.workers,
   });
 }

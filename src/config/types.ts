@@ -52,6 +52,8 @@ export interface GatewayConfig {
   readonly clientIdleTimeoutMs: number;
   /** TLS on the data ports (HTTPS, and gRPC over TLS with ALPN h2), or null for cleartext. */
   readonly tls: TlsFiles | null;
+  /** Processes serving traffic: 1 runs in this process; more runs a node:cluster primary and workers. */
+  readonly workers: number;
 }
 
 export interface TlsFiles {

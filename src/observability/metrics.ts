@@ -113,48 +113,67 @@ export class GatewayMetrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
-  /**
-   * A counter whose value lives elsewhere (a plain number incremented on a hot path): prom-client
-   * reads it at scrape time, so the hot path pays one integer increment.
-   */
   counterFrom(name: string, help: string, read: () => number): void {
-    let reported = 0;
-    new Counter({
-      name,
-      help,
-      registers: [this.registry],
-      collect() {
-        const current = read();
-        if (current > reported) this.inc(current - reported);
-        reported = current;
-      },
-    });
+    counterFrom(this.registry, name, help, read);
   }
 
-  /** A gauge read at scrape time, one series per label value. */
   gaugeFrom(
     name: string,
     help: string,
     labelName: string | null,
     read: () => ReadonlyArray<readonly [string, number]> | number,
   ): void {
-    new Gauge({
-      name,
-      help,
-      labelNames: labelName === null ? [] : [labelName],
-      registers: [this.registry],
-      collect() {
-        const value = read();
-        if (typeof value === 'number') {
-          this.set(value);
-          return;
-        }
-        for (const [label, current] of value) this.set({ [labelName as string]: label }, current);
-      },
-    });
+    gaugeFrom(this.registry, name, help, labelName, read);
   }
 
   forListener(listener: ListenerName, upstream: string): ListenerMetrics {
     return new ListenerMetrics(this, listener, upstream);
   }
+}
+
+/**
+ * A counter whose value lives elsewhere (a plain number incremented on a hot path): prom-client
+ * reads it at scrape time, so the hot path pays one integer increment.
+ */
+export function counterFrom(registry: Registry, name: string, help: string, read: () => number): void {
+  let reported = 0;
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const current = read();
+      if (current > reported) this.inc(current - reported);
+      reported = current;
+    },
+  });
+}
+
+/**
+ * A gauge read at scrape time, one series per label value. `aggregator` says how a cluster
+ * primary combines the workers' values (prom-client's AggregatorRegistry; default: sum).
+ */
+export function gaugeFrom(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelName: string | null,
+  read: () => ReadonlyArray<readonly [string, number]> | number,
+  aggregator: 'sum' | 'min' | 'max' | 'first' = 'sum',
+): void {
+  new Gauge({
+    name,
+    help,
+    labelNames: labelName === null ? [] : [labelName],
+    registers: [registry],
+    aggregator,
+    collect() {
+      const value = read();
+      if (typeof value === 'number') {
+        this.set(value);
+        return;
+      }
+      for (const [label, current] of value) this.set({ [labelName as string]: label }, current);
+    },
+  });
 }

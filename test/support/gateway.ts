@@ -101,7 +101,13 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   }
 
   mkdirSync(join(REPO_ROOT, 'test', 'artifacts'), { recursive: true });
-  const env: Record<string, string> = { GATEWAY_ENV_FILE: envFile, ...listenEnv, ...options.env };
+  // One process unless a test asks for a cluster: the child's pid is then the process that serves.
+  const env: Record<string, string> = {
+    GATEWAY_ENV_FILE: envFile,
+    WORKERS: '1',
+    ...listenEnv,
+    ...options.env,
+  };
   if (process.env.PATH !== undefined) env.PATH = process.env.PATH;
   if (process.env.HOME !== undefined) env.HOME = process.env.HOME;
   const tracked = spawnTracked(process.execPath, [cli, 'serve'], {

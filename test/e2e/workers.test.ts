@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { Agent, request } from 'undici';
+import type { RunningGateway } from '../support/gateway.js';
+import { exportSpans } from '../support/otel-client.js';
+import { type OtlpReceiver, startOtlpReceiver } from '../support/otlp-receiver.js';
+import { metricValue, startGatewayFor } from './fixtures.js';
+
+/** Pids of a process's children, from the kernel. */
+function childPids(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number);
+}
+
+async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await probe()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${what} did not happen within ${timeoutMs} ms`);
+}
+
+describe('WORKERS=2: a node:cluster primary and two workers sharing the sockets', () => {
+  let receiver: OtlpReceiver;
+  let gateway: RunningGateway;
+
+  before(async () => {
+    receiver = await startOtlpReceiver();
+    gateway = await startGatewayFor(
+      { grpc: receiver.grpcUrl, http: receiver.httpUrl },
+      { WORKERS: '2' },
+      'ENVOY_API_KEYS=workers-key-1\n',
+    );
+  });
+  after(async () => {
+    await gateway?.stop();
+    await receiver?.stop();
+  });
+
+  /** Sends `count` requests, each on a fresh connection so the primary spreads them over the workers. */
+  async function statuses(key: string, count: number): Promise<number[]> {
+    const results: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const dispatcher = new Agent({ pipelining: 0 });
+      const response = await request(`${gateway.url('http')}/v1/traces`, {
+        method: 'POST',
+        headers: { 'x-api-key': key, 'content-type': 'application/json' },
+        body: '{"resourceSpans":[]}',
+        dispatcher,
+      });
+      await response.body.text();
+      results.push(response.statusCode);
+      await dispatcher.close();
+    }
+    return results;
+  }
+
+  test('two workers serve; /ready, /config_dump and the aggregated /metrics come from the primary', async () => {
+    assert.equal(childPids(gateway.child.pid!).length, 2);
+    assert.deepEqual(new Set(await statuses('workers-key-1', 20)), new Set([200]));
+    const dump = (await (await fetch(`${gateway.url('admin')}/config_dump`)).json()) as { workers: number };
+    assert.equal(dump.workers, 2);
+    assert.equal(await metricValue(gateway, 'gateway_workers'), 2);
+    // Each worker counts its own requests; the primary's /metrics sums them.
+    assert.equal(
+      await metricValue(gateway, 'gateway_requests_total', 'listener="otlp-http",code="200",grpc_status=""'),
+      20,
+    );
+    const exported = await exportSpans({
+      transport: 'grpc',
+      url: gateway.url('grpc'),
+      headers: { 'x-api-key': 'workers-key-1' },
+      spans: [{ name: 'via-a-worker' }],
+    });
+    assert.equal(exported.code, 0, exported.error?.message);
+  });
+
+  test('a reload reaches every worker', async () => {
+    const reloads = await metricValue(gateway, 'gateway_config_reloads_total');
+    writeFileSync(`${gateway.envFile}.tmp`, 'ENVOY_API_KEYS=workers-key-2\n');
+    renameSync(`${gateway.envFile}.tmp`, gateway.envFile);
+    await until(
+      'the reload',
+      async () => (await metricValue(gateway, 'gateway_config_reloads_total')) > reloads,
+    );
+    // Workers apply what the primary sends over IPC; a round trip later every worker has it.
+    await until('every worker on the new key', async () =>
+      (await statuses('workers-key-1', 6)).every((s) => s === 401),
+    );
+    assert.deepEqual(new Set(await statuses('workers-key-2', 20)), new Set([200]));
+    assert.deepEqual(new Set(await statuses('workers-key-1', 20)), new Set([401]));
+  });
+
+  test('a crashed worker is replaced and traffic goes on', async () => {
+    const [victim] = childPids(gateway.child.pid!);
+    process.kill(victim!, 'SIGKILL');
+    await until(
+      'a replacement worker',
+      async () =>
+        (await metricValue(gateway, 'gateway_worker_restarts_total')) === 1 &&
+        (await metricValue(gateway, 'gateway_workers')) === 2,
+    );
+    assert.equal(childPids(gateway.child.pid!).length, 2);
+    assert.ok(!childPids(gateway.child.pid!).includes(victim!));
+    // The replacement runs the configuration in force, not the file it started from alone.
+    assert.deepEqual(new Set(await statuses('workers-key-2', 20)), new Set([200]));
+  });
+
+  test('SIGTERM drains every worker and the primary exits 0', async () => {
+    const status = await gateway.stop();
+    assert.deepEqual(status, { code: 0, signal: null });
+  });
+});
