@@ -203,7 +203,8 @@ export class Http1Listener {
       bytesIn,
       bytesOut,
       identity,
-      client: clientAddress(req.socket.remoteAddress),
+      // null once the connection is gone, e.g. cut by DRAIN_TIMEOUT before the upstream failed.
+      client: clientAddress(req.socket?.remoteAddress),
       upstream: this.upstreamName,
       authFailure,
       error,
