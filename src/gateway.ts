@@ -3,14 +3,18 @@ import { createAdminServer, listenAdmin } from './admin/admin-server.js';
 import { AuthState, activeCredentials } from './auth/auth-state.js';
 import { BcryptVerifier } from './auth/bcrypt-verifier.js';
 import { CredentialStore } from './auth/credential-store.js';
+import { AuthFailureLimiter } from './auth/failure-limiter.js';
 import { formatAddress, redactedConfig } from './config/redact.js';
 import type { ReloadResult } from './config/reloader.js';
 import { mergeReloadable, settingsNeedingRestart } from './config/restart-needed.js';
 import type { GatewayConfig, ListenerConfig } from './config/types.js';
 import { GrpcListener } from './listeners/grpc.js';
 import { Http1Listener } from './listeners/http1.js';
+import type { ClientTimeouts } from './listeners/protection.js';
+import { loadTlsMaterial, type TlsMaterial, TlsReloader } from './listeners/tls-certificates.js';
 import { AccessLog } from './observability/access-log.js';
 import { registerControlMetrics } from './observability/control-metrics.js';
+import { LimitMetrics } from './observability/limit-metrics.js';
 import type { Logger } from './observability/logger.js';
 import { GatewayMetrics } from './observability/metrics.js';
 
@@ -32,6 +36,9 @@ export class Gateway {
     maxQueued: 64,
   });
   readonly auth: AuthState;
+  /** Shared by every listener of this process (not across workers). */
+  readonly failureLimiter: AuthFailureLimiter;
+  private readonly tlsReloader: TlsReloader | null = null;
   readonly listeners: DataListener[] = [];
   private readonly accessLog: AccessLog;
   private admin: FastifyInstance | null = null;
@@ -55,6 +62,32 @@ export class Gateway {
   ) {
     this.auth = new AuthState(activeCredentials(new CredentialStore(config, this.bcrypt)));
     this.accessLog = new AccessLog(logger, config.accessLog);
+    this.failureLimiter = new AuthFailureLimiter({
+      limit: config.authFailureLimit,
+      windowMs: config.authFailureWindowMs,
+      maxTrackedAddresses: 100_000,
+    });
+    const limits = new LimitMetrics(this.metrics.registry);
+    const timeouts: ClientTimeouts = {
+      headerMs: config.clientHeaderTimeoutMs,
+      bodyMs: config.clientBodyTimeoutMs,
+      idleMs: config.clientIdleTimeoutMs,
+    };
+    let tls: TlsMaterial | null = null;
+    if (config.tls !== null) {
+      const loaded = loadTlsMaterial(config.tls);
+      if (!loaded.ok) throw new Error(loaded.error);
+      tls = loaded.material;
+      this.tlsReloader = new TlsReloader({
+        files: config.tls,
+        initial: loaded.material,
+        initialFingerprint: loaded.fingerprint,
+        apply: (material) => {
+          for (const listener of this.listeners) listener.setCertificate(material);
+        },
+        logger,
+      });
+    }
     for (const listener of config.listeners) {
       if (listener.upstream === null) continue;
       const options = {
@@ -65,6 +98,12 @@ export class Gateway {
         logger,
         connectTimeoutMs: config.upstreamConnectTimeoutMs,
         responseTimeoutMs: config.upstreamTimeoutMs,
+        protection: {
+          limiter: this.failureLimiter,
+          limits: limits.forListener(listener.name),
+          timeouts,
+          tls,
+        },
       };
       this.listeners.push(
         listener.protocol === 'h2c' ? new GrpcListener(options) : new Http1Listener(options),
@@ -102,6 +141,7 @@ export class Gateway {
     const store = new CredentialStore(next, this.bcrypt);
     this.auth.current = activeCredentials(store);
     this.bcrypt.retainOnly(store.bcryptHashes);
+    this.failureLimiter.configure(next.authFailureLimit, next.authFailureWindowMs);
     this.accessLog.enabled = next.accessLog;
     this.logger.level = next.logLevel;
     const previous = this.config;
@@ -138,6 +178,7 @@ export class Gateway {
         'listener ready',
       );
     }
+    this.tlsReloader?.start();
     if (this.role === 'single') {
       for (const listener of config.listeners) {
         if (listener.upstream === null)
@@ -189,6 +230,7 @@ export class Gateway {
   async stop(): Promise<void> {
     if (this.draining) return;
     this.draining = true;
+    this.tlsReloader?.stop();
     const deadline = this.config.drainTimeoutMs;
     await Promise.all(this.listeners.map((listener) => listener.close(deadline)));
     await this.admin?.close();
@@ -218,6 +260,31 @@ export class Gateway {
       'bcrypt verifications refused because the bounded bcrypt queue was full.',
       () => this.bcrypt.rejectedOverload,
     );
+    metrics.gaugeFrom(
+      'gateway_auth_failure_tracked_addresses',
+      'Client addresses with authentication failures in their current AUTH_FAILURE_WINDOW.',
+      null,
+      () => this.failureLimiter.trackedAddresses,
+    );
+    const { tlsReloader } = this;
+    if (tlsReloader !== null) {
+      metrics.gaugeFrom(
+        'gateway_tls_certificate_expiry_timestamp_seconds',
+        'Unix time at which the served TLS certificate expires.',
+        null,
+        () => tlsReloader.current.notAfterSeconds,
+      );
+      metrics.counterFrom(
+        'gateway_tls_certificate_reloads_total',
+        'TLS certificate and key pairs reloaded from TLS_CERT_FILE and TLS_KEY_FILE.',
+        () => tlsReloader.reloads,
+      );
+      metrics.counterFrom(
+        'gateway_tls_certificate_reload_failures_total',
+        'Changed TLS files that could not be used (unreadable, not PEM, key not matching).',
+        () => tlsReloader.failures,
+      );
+    }
     metrics.gaugeFrom('gateway_open_connections', 'Open client connections, by listener.', 'listener', () =>
       this.listeners.map((listener) => [listener.options.config.name, listener.openConnections] as const),
     );

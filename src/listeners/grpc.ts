@@ -1,7 +1,9 @@
 import {
   type ClientHttp2Stream,
   constants,
+  createSecureServer,
   createServer,
+  type Http2SecureServer,
   type Http2Server,
   type Http2Session,
   type IncomingHttpHeaders,
@@ -19,6 +21,9 @@ import type { ListenerMetrics } from '../observability/metrics.js';
 import { classifyUpstreamError, upstreamFailureText } from '../upstream/errors.js';
 import { clientAddress } from '../upstream/headers.js';
 import { Http2SessionPool, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } from '../upstream/http2-upstream.js';
+import { Http2SessionGuard } from './http2-session-guard.js';
+import { type ListenerProtection, TOO_MANY_FAILURES_TEXT } from './protection.js';
+import type { TlsMaterial } from './tls-certificates.js';
 
 export interface GrpcListenerOptions {
   readonly config: ListenerConfig & { readonly upstream: URL };
@@ -28,10 +33,19 @@ export interface GrpcListenerOptions {
   readonly logger: Logger;
   readonly connectTimeoutMs: number;
   readonly responseTimeoutMs: number;
+  readonly protection: ListenerProtection;
 }
 
 const GRPC_UNAUTHENTICATED = 16;
 const GRPC_UNAVAILABLE = 14;
+const GRPC_RESOURCE_EXHAUSTED = 8;
+const GRPC_DEADLINE_EXCEEDED = 4;
+
+/** Per-session state: the abuse guard, and the streams in progress (an idle session has none). */
+interface SessionState {
+  readonly guard: Http2SessionGuard;
+  openStreams: number;
+}
 
 /** Request headers that are ours to set or that must not cross to the upstream. */
 const DROPPED_REQUEST_HEADERS = new Set([
@@ -62,14 +76,16 @@ const DROPPED_RESPONSE_HEADERS = new Set([
 
 /**
  * The OTLP/gRPC port (4317): HTTP/2 cleartext with prior knowledge on both legs, because gRPC
- * needs HTTP/2 and trailers end to end. A rejected call is answered as a gRPC server would
- * (HTTP 200, trailers-only, grpc-status 16) so every client reports UNAUTHENTICATED.
+ * needs HTTP/2 and trailers end to end (with TLS configured, the client leg is HTTP/2 over TLS,
+ * ALPN h2). A rejected call is answered as a gRPC server would (HTTP 200, trailers-only,
+ * grpc-status 16) so every client reports UNAUTHENTICATED.
  */
 export class GrpcListener {
-  readonly server: Http2Server;
+  readonly server: Http2Server | Http2SecureServer;
   readonly pool: Http2SessionPool;
   readonly upstreamName: string;
-  private readonly sessions = new Set<Http2Session>();
+  readonly proto: 'http' | 'https';
+  private readonly sessions = new Map<Http2Session, SessionState>();
 
   constructor(readonly options: GrpcListenerOptions) {
     this.upstreamName = options.config.upstream.host;
@@ -78,23 +94,67 @@ export class GrpcListener {
       maxSessions: 4,
       streamsPerSession: 100,
     });
-    this.server = createServer({
-      settings: { maxConcurrentStreams: 256, initialWindowSize: 1024 * 1024 },
+    const { tls, timeouts } = options.protection;
+    this.proto = tls === null ? 'http' : 'https';
+    const serverOptions = {
+      // maxHeaderListSize: the same 16 KiB as the HTTP/1.1 ports (gRPC's own default is 8 KiB).
+      settings: { maxConcurrentStreams: 256, initialWindowSize: 1024 * 1024, maxHeaderListSize: 16 * 1024 },
+      maxHeaderListPairs: 128,
       maxSessionMemory: 64,
-    });
+      // Node's defaults, stated: streams refused beyond maxConcurrentStreams, and malformed
+      // frames, each close the session after this many.
+      maxSessionRejectedStreams: 100,
+      maxSessionInvalidFrames: 1000,
+    };
+    this.server =
+      tls === null
+        ? createServer(serverOptions)
+        : createSecureServer({
+            ...serverOptions,
+            cert: tls.cert,
+            key: tls.key,
+            ALPNProtocols: ['h2'],
+            allowHTTP1: false,
+            handshakeTimeout: timeouts.headerMs,
+          });
     // Node passes the raw header list as a fourth argument: it shows duplicated credentials.
     this.server.on(
       'stream',
       (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, ...rest: unknown[]) =>
         this.handle(stream, headers, flags, (rest[0] as string[] | undefined) ?? flattenHeaders(headers)),
     );
-    this.server.on('session', (session: Http2Session) => {
-      this.sessions.add(session);
-      session.once('close', () => this.sessions.delete(session));
-      // A load balancer's TCP health check connects and leaves: nothing to report.
-      session.on('error', () => undefined);
-    });
+    this.server.on('session', (session: Http2Session) => this.onSession(session));
     this.server.on('sessionError', () => undefined);
+    if (tls !== null) this.server.on('tlsClientError', () => undefined);
+  }
+
+  private onSession(session: Http2Session): void {
+    const { limits, timeouts } = this.options.protection;
+    const guard = new Http2SessionGuard(session, (abuse) => {
+      limits.http2Abuse[abuse].inc();
+      this.options.logger.warn(
+        { listener: this.options.config.name, client: clientAddress(session.socket?.remoteAddress), abuse },
+        'HTTP/2 session closed with GOAWAY for abuse',
+      );
+    });
+    this.sessions.set(session, { guard, openStreams: 0 });
+    session.once('close', () => this.sessions.delete(session));
+    // A load balancer's TCP health check connects and leaves: nothing to report.
+    session.on('error', () => undefined);
+    // No frame either way for CLIENT_IDLE_TIMEOUT and no call in progress (or never a valid
+    // preface at all): GOAWAY, which gRPC clients follow by reconnecting when they need to.
+    session.setTimeout(timeouts.idleMs, () => {
+      if ((this.sessions.get(session)?.openStreams ?? 0) > 0 || session.closed) return;
+      limits.clientTimeouts.idle.inc();
+      session.close();
+      // A peer that ignores GOAWAY and keeps the socket open is cut after a grace period.
+      setTimeout(() => session.destroy(), 1000).unref();
+    });
+  }
+
+  /** Serves a renewed certificate to new connections; open sessions keep theirs. */
+  setCertificate(tls: TlsMaterial): void {
+    if ('setSecureContext' in this.server) this.server.setSecureContext({ cert: tls.cert, key: tls.key });
   }
 
   /** Open client HTTP/2 sessions (each is one connection). */
@@ -120,9 +180,9 @@ export class GrpcListener {
    */
   async close(deadlineMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const session of this.sessions) session.close();
+    for (const session of this.sessions.keys()) session.close();
     const deadline = setTimeout(() => {
-      for (const session of this.sessions) session.destroy();
+      for (const session of this.sessions.keys()) session.destroy();
     }, deadlineMs);
     try {
       await closed;
@@ -140,6 +200,33 @@ export class GrpcListener {
   ): void {
     const startedAt = performance.now();
     stream.on('error', () => undefined);
+    const session = stream.session;
+    const state = session === undefined ? undefined : this.sessions.get(session);
+    if (state !== undefined) {
+      state.openStreams++;
+      stream.once('aborted', () => state.guard.streamAborted());
+      stream.once('close', () => {
+        state.openStreams--;
+      });
+    }
+    const client = session?.socket?.remoteAddress;
+    const retryAfter = this.options.protection.limiter.retryAfterSeconds(client);
+    if (retryAfter > 0) {
+      this.options.protection.limits.authFailureLimit.inc();
+      respondTrailersOnly(stream, GRPC_RESOURCE_EXHAUSTED, TOO_MANY_FAILURES_TEXT, retryAfter);
+      this.finish(
+        stream,
+        headers,
+        String(GRPC_RESOURCE_EXHAUSTED),
+        startedAt,
+        undefined,
+        0,
+        0,
+        undefined,
+        'auth_failure_limit',
+      );
+      return;
+    }
     const credentials = this.options.auth.current;
     const outcome = credentials.store.authenticate(readPresentedCredential(rawHeaders));
     if (outcome instanceof Promise) {
@@ -163,6 +250,8 @@ export class GrpcListener {
     if (!outcome.ok) {
       this.options.metrics.authFailure(outcome.reason);
       const status = outcome.reason === 'overloaded' ? GRPC_UNAVAILABLE : GRPC_UNAUTHENTICATED;
+      if (status === GRPC_UNAUTHENTICATED)
+        this.options.protection.limiter.recordFailure(stream.session?.socket?.remoteAddress);
       const message =
         status === GRPC_UNAVAILABLE
           ? 'authentication temporarily overloaded'
@@ -222,20 +311,24 @@ export function encodeGrpcMessage(message: string): string {
 }
 
 /** A gRPC answer without a body: status and message in the (only) HEADERS frame. */
-function respondTrailersOnly(stream: ServerHttp2Stream, grpcStatus: number, message: string): void {
+function respondTrailersOnly(
+  stream: ServerHttp2Stream,
+  grpcStatus: number,
+  message: string,
+  retryAfterSeconds?: number,
+): void {
   if (stream.headersSent || stream.destroyed) {
     stream.close(NGHTTP2_INTERNAL_ERROR);
     return;
   }
-  stream.respond(
-    {
-      ':status': 200,
-      'content-type': 'application/grpc',
-      'grpc-status': String(grpcStatus),
-      'grpc-message': encodeGrpcMessage(message),
-    },
-    { endStream: true },
-  );
+  const headers: OutgoingHttpHeaders = {
+    ':status': 200,
+    'content-type': 'application/grpc',
+    'grpc-status': String(grpcStatus),
+    'grpc-message': encodeGrpcMessage(message),
+  };
+  if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
+  stream.respond(headers, { endStream: true });
   // Whatever the client still sends is not wanted: stop reading it.
   if (!stream.readableEnded) stream.close(constants.NGHTTP2_NO_ERROR);
 }
@@ -260,7 +353,7 @@ function forwardedRequestHeaders(
   const client = clientAddress(stream.session?.socket?.remoteAddress);
   const previous = headers['x-forwarded-for'];
   out['x-forwarded-for'] = previous === undefined ? client : `${previous}, ${client}`;
-  out['x-forwarded-proto'] = 'http';
+  out['x-forwarded-proto'] = listener.proto;
   if (headers[':authority'] !== undefined) out['x-forwarded-host'] = headers[':authority'];
   out['x-authenticated-user'] = identity;
   return out;
@@ -320,6 +413,7 @@ class GrpcExchange {
     });
     upstream.on('data', (chunk: Buffer) => {
       this.bytesOut += chunk.length;
+      this.timer?.refresh();
       if (!stream.write(chunk)) {
         upstream.pause();
         stream.once('drain', () => upstream.resume());
@@ -332,8 +426,8 @@ class GrpcExchange {
     upstream.on('close', () => this.onUpstreamClose());
 
     stream.on('wantTrailers', () => {
-      if (this.trailers !== null) stream.sendTrailers(this.trailers);
-      else stream.close();
+      // An upstream that ends the call without a grpc-status has failed it.
+      stream.sendTrailers(this.trailers ?? this.failureTrailers(GRPC_UNAVAILABLE, this.failedText()));
     });
     stream.on('close', () => this.onClientClose());
     if (!endStream) {
@@ -349,13 +443,16 @@ class GrpcExchange {
   }
 
   private onResponse(headers: IncomingHttpHeaders, flags: number): void {
-    this.clearTimer();
     const { stream } = this;
     this.listener.options.metrics.upstreamLatency.observe((performance.now() - this.forwardedAt) / 1000);
     if (stream.destroyed) return;
     const trailersOnly = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
     if (trailersOnly && headers['grpc-status'] !== undefined)
       this.grpcStatus = String(headers['grpc-status']);
+    // From here on UPSTREAM_TIMEOUT is the longest silence between response messages: an
+    // upstream that sends headers and then hangs does not hold the call forever.
+    if (trailersOnly) this.clearTimer();
+    else this.timer?.refresh();
     try {
       stream.respond(
         filterResponseHeaders(headers),
@@ -369,10 +466,12 @@ class GrpcExchange {
 
   private onTimeout(): void {
     this.timer = null;
-    if (this.done || this.stream.headersSent) return;
+    if (this.done) return;
     this.listener.options.metrics.upstreamErrors.timeout.inc();
+    const text = `upstream ${this.listener.upstreamName} did not answer in time`;
+    if (this.stream.headersSent) this.failAfterResponse(GRPC_DEADLINE_EXCEEDED, text, 'timeout');
+    else this.answer(GRPC_DEADLINE_EXCEEDED, text, 'timeout');
     this.upstream?.close(NGHTTP2_CANCEL);
-    this.answer(4, `upstream ${this.listener.upstreamName} did not answer in time`, 'timeout');
   }
 
   private onUpstreamError(error: Error): void {
@@ -381,8 +480,31 @@ class GrpcExchange {
       this.failBeforeResponse(error);
       return;
     }
-    this.stream.close(NGHTTP2_INTERNAL_ERROR);
-    this.complete(errorLabel(error));
+    this.listener.options.metrics.upstreamErrors.bad_response.inc();
+    this.failAfterResponse(GRPC_UNAVAILABLE, this.failedText(), errorLabel(error));
+  }
+
+  /**
+   * The upstream broke the call after its response headers went out: the client still gets a
+   * proper gRPC ending, trailers with the status, instead of a bare stream reset.
+   */
+  private failAfterResponse(grpcStatus: number, message: string, error: string): void {
+    const { stream } = this;
+    this.trailers = this.failureTrailers(grpcStatus, message);
+    this.grpcStatus = String(grpcStatus);
+    if (!stream.destroyed && !stream.writableEnded) stream.end();
+    this.complete(error);
+  }
+
+  private failureTrailers(grpcStatus: number, message: string): OutgoingHttpHeaders {
+    return { 'grpc-status': String(grpcStatus), 'grpc-message': encodeGrpcMessage(message) };
+  }
+
+  private failedText(): string {
+    return upstreamFailureText(
+      { kind: 'bad_response', httpStatus: 502, grpcStatus: 14 },
+      this.listener.upstreamName,
+    );
   }
 
   private onUpstreamClose(): void {
@@ -397,9 +519,10 @@ class GrpcExchange {
       return;
     }
     if (!stream.writableEnded && !stream.destroyed) {
-      const rstCode = this.upstream?.rstCode ?? 0;
-      if (rstCode !== 0) stream.close(rstCode);
-      else stream.end();
+      // Closed or reset before its trailers: the call failed upstream.
+      this.listener.options.metrics.upstreamErrors.bad_response.inc();
+      this.failAfterResponse(GRPC_UNAVAILABLE, this.failedText(), 'upstream closed mid-response');
+      return;
     }
     this.complete();
   }

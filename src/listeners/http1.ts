@@ -1,4 +1,11 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher, Pool } from 'undici';
@@ -12,6 +19,12 @@ import type { ListenerMetrics } from '../observability/metrics.js';
 import { classifyUpstreamError, upstreamFailureText } from '../upstream/errors.js';
 import { clientAddress, downstreamResponseHeaders, upstreamRequestHeaders } from '../upstream/headers.js';
 import { createHttp1Upstream } from '../upstream/http1-upstream.js';
+import {
+  connectionsCheckingInterval,
+  type ListenerProtection,
+  TOO_MANY_FAILURES_TEXT,
+} from './protection.js';
+import type { TlsMaterial } from './tls-certificates.js';
 
 export interface Http1ListenerOptions {
   readonly config: ListenerConfig & { readonly upstream: URL };
@@ -21,6 +34,7 @@ export interface Http1ListenerOptions {
   readonly logger: Logger;
   readonly connectTimeoutMs: number;
   readonly responseTimeoutMs: number;
+  readonly protection: ListenerProtection;
 }
 
 const FAILURE_TEXT_HEADERS = { 'content-type': 'text/plain; charset=utf-8' } as const;
@@ -29,13 +43,14 @@ const FAILURE_TEXT_HEADERS = { 'content-type': 'text/plain; charset=utf-8' } as 
  * An HTTP/1.1 data port (4318, 9090, 8428): authenticate every request, then stream it to the
  * upstream pool and stream the answer back. No framework sits on this path: the node:http
  * server hands over the request, undici's dispatch API delivers the response in chunks that are
- * written straight to the client with backpressure.
+ * written straight to the client with backpressure. With TLS configured the port speaks HTTPS.
  */
 export class Http1Listener {
   readonly server: Server;
   readonly pool: Pool;
   readonly upstreamName: string;
   readonly upstreamHost: string;
+  readonly proto: 'http' | 'https';
   private readonly sockets = new Set<Socket>();
 
   constructor(readonly options: Http1ListenerOptions) {
@@ -46,24 +61,49 @@ export class Http1Listener {
       responseTimeoutMs: options.responseTimeoutMs,
       connections: 256,
     });
-    this.server = createServer(
-      {
-        keepAlive: true,
-        keepAliveTimeout: 65_000,
-        headersTimeout: 30_000,
-        // Bodies such as a multi-GB /api/v1/import stream for as long as they need.
-        requestTimeout: 0,
-        noDelay: true,
-        maxHeaderSize: 16 * 1024,
-      },
-      (req, res) => this.handle(req, res, false),
-    );
+    const { timeouts, tls } = options.protection;
+    this.proto = tls === null ? 'http' : 'https';
+    const serverOptions: ServerOptions = {
+      keepAlive: true,
+      keepAliveTimeout: timeouts.idleMs,
+      // Counted from a connection's first byte (or its accept): trickled headers and silent
+      // connections are both cut, with 408.
+      headersTimeout: timeouts.headerMs,
+      connectionsCheckingInterval: connectionsCheckingInterval(timeouts.headerMs),
+      // Bodies such as a multi-GB /api/v1/import stream for as long as they need; a body that
+      // stops flowing is cut by CLIENT_BODY_TIMEOUT instead (ProxyExchange).
+      requestTimeout: 0,
+      noDelay: true,
+      maxHeaderSize: 16 * 1024,
+    };
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res, false);
+    this.server =
+      tls === null
+        ? createServer(serverOptions, onRequest)
+        : createHttpsServer(
+            {
+              ...serverOptions,
+              cert: tls.cert,
+              key: tls.key,
+              ALPNProtocols: ['http/1.1'],
+              handshakeTimeout: timeouts.headerMs,
+            },
+            onRequest,
+          );
+    if (tls !== null) {
+      // Failed handshakes (a load balancer's TCP check, a client that does not trust the
+      // certificate, a scanner) are the client's problem, not an error of the gateway.
+      this.server.on('tlsClientError', (error: NodeJS.ErrnoException) =>
+        options.logger.debug({ listener: options.config.name, code: error.code }, 'TLS handshake failed'),
+      );
+    }
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) =>
       this.handle(req, res, true),
     );
     this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) =>
       this.onClientError(error, socket),
     );
+    this.server.on('connect', (req: IncomingMessage, socket: Socket) => this.refuseConnect(req, socket));
     this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
@@ -72,6 +112,11 @@ export class Http1Listener {
 
   get openConnections(): number {
     return this.sockets.size;
+  }
+
+  /** Serves a renewed certificate to new connections; open ones keep theirs. */
+  setCertificate(tls: TlsMaterial): void {
+    if (this.server instanceof HttpsServer) this.server.setSecureContext({ cert: tls.cert, key: tls.key });
   }
 
   listen(): Promise<void> {
@@ -107,6 +152,12 @@ export class Http1Listener {
 
   private handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
     const startedAt = performance.now();
+    // A client over its failure budget is refused before any credential work (bcrypt included).
+    const retryAfter = this.options.protection.limiter.retryAfterSeconds(req.socket.remoteAddress);
+    if (retryAfter > 0) {
+      this.refuseOverLimit(req, res, retryAfter, startedAt);
+      return;
+    }
     const credentials = this.options.auth.current;
     const outcome = credentials.store.authenticate(readPresentedCredential(req.rawHeaders));
     if (outcome instanceof Promise) {
@@ -131,8 +182,14 @@ export class Http1Listener {
       return;
     }
     const path = originFormPath(req.url);
-    if (path === null || req.method === 'CONNECT') {
+    if (path === null) {
       this.answerText(req, res, 400, 'bad request target', startedAt, outcome.identity);
+      return;
+    }
+    if (!framingIsPlain(req)) {
+      // Node's parser rejects most ambiguous framing itself; what it lets through to here
+      // (a Transfer-Encoding that is not just "chunked") is refused before reaching the upstream.
+      this.answerText(req, res, 400, 'bad request framing', startedAt, outcome.identity);
       return;
     }
     if (!this.server.listening) res.shouldKeepAlive = false;
@@ -149,6 +206,8 @@ export class Http1Listener {
     const { http401 } = this.options.auth.current;
     const status = reason === 'overloaded' ? 503 : 401;
     this.options.metrics.authFailure(reason);
+    // An overloaded verifier is the gateway's condition, not the client's failure.
+    if (status === 401) this.options.protection.limiter.recordFailure(req.socket?.remoteAddress);
     // Do not read an unauthenticated body: answer and close the connection instead.
     if (hasRequestBody(req) && !req.complete) res.shouldKeepAlive = false;
     if (status === 401) {
@@ -159,6 +218,61 @@ export class Http1Listener {
       res.end('authentication temporarily overloaded');
     }
     this.finish(req, status, startedAt, undefined, 0, 0, reason);
+  }
+
+  /**
+   * CONNECT (authority-form, `CONNECT host:port`) would make the gateway a tunnel to anywhere: it
+   * is never served. Without valid credentials it gets the usual 401, with them 405; either way
+   * the connection is closed and nothing reaches an upstream.
+   */
+  private refuseConnect(req: IncomingMessage, socket: Socket): void {
+    const startedAt = performance.now();
+    socket.on('error', () => undefined);
+    const { limiter, limits } = this.options.protection;
+    const retryAfter = limiter.retryAfterSeconds(socket.remoteAddress);
+    if (retryAfter > 0) {
+      limits.authFailureLimit.inc();
+      socket.end(
+        rawResponse(429, 'Too Many Requests', { 'retry-after': String(retryAfter) }, TOO_MANY_FAILURES_TEXT),
+      );
+      this.finish(req, 429, startedAt, undefined, 0, 0, undefined, 'auth_failure_limit');
+      return;
+    }
+    const answer = (outcome: AuthOutcome): void => {
+      if (outcome.ok) {
+        socket.end(
+          rawResponse(
+            405,
+            'Method Not Allowed',
+            { allow: 'GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH' },
+            'CONNECT is not supported',
+          ),
+        );
+        this.finish(req, 405, startedAt, outcome.identity, 0, 0);
+        return;
+      }
+      this.options.metrics.authFailure(outcome.reason);
+      if (outcome.reason !== 'overloaded') limiter.recordFailure(socket.remoteAddress);
+      const { http401 } = this.options.auth.current;
+      socket.end(rawResponse(401, 'Unauthorized', http401.headers, http401.body));
+      this.finish(req, 401, startedAt, undefined, 0, 0, outcome.reason);
+    };
+    const outcome = this.options.auth.current.store.authenticate(readPresentedCredential(req.rawHeaders));
+    if (outcome instanceof Promise) outcome.then(answer, () => answer({ ok: false, reason: 'overloaded' }));
+    else answer(outcome);
+  }
+
+  private refuseOverLimit(
+    req: IncomingMessage,
+    res: ServerResponse,
+    retryAfterSeconds: number,
+    startedAt: number,
+  ): void {
+    this.options.protection.limits.authFailureLimit.inc();
+    if (hasRequestBody(req) && !req.complete) res.shouldKeepAlive = false;
+    res.writeHead(429, { ...FAILURE_TEXT_HEADERS, 'retry-after': String(retryAfterSeconds) });
+    res.end(TOO_MANY_FAILURES_TEXT);
+    this.finish(req, 429, startedAt, undefined, 0, 0, undefined, 'auth_failure_limit');
   }
 
   answerText(
@@ -213,12 +327,18 @@ export class Http1Listener {
 
   private onClientError(error: NodeJS.ErrnoException, socket: Socket): void {
     // Malformed requests (smuggling attempts, bad framing, oversize headers) never reach the upstream.
-    if (error.code === 'ECONNRESET' || !socket.writable) {
+    // Node's own default handler makes the same check (on the same internal field): a response
+    // already under way must not get a second status line spliced into it.
+    const inProgress = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (error.code === 'ECONNRESET' || !socket.writable || inProgress?.headersSent === true) {
       socket.destroy();
       return;
     }
     const status =
       error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const { limits } = this.options.protection;
+    if (status === 431) limits.headerSizeLimit.inc();
+    else if (status === 408) limits.clientTimeouts.headers.inc();
     const text =
       status === 431 ? 'request header fields too large' : status === 408 ? 'request timeout' : 'bad request';
     socket.end(
@@ -260,6 +380,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
     const { req, listener } = this;
     listener.options.metrics.inFlight.inc();
     this.res.on('close', () => this.onClientClose());
+    const withBody = hasRequestBody(req);
+    if (withBody && !req.complete) this.watchBodySilence();
     this.forwardedAt = performance.now();
     listener.pool.dispatch(
       {
@@ -267,17 +389,52 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
         method: req.method as Dispatcher.HttpMethod,
         headers: upstreamRequestHeaders(req.rawHeaders, req.headers, {
           clientAddress: clientAddress(req.socket.remoteAddress),
-          proto: 'http',
+          proto: listener.proto,
           originalHost: req.headers.host,
           identity: this.identity,
           upstreamHost: listener.upstreamHost,
         }),
-        body: hasRequestBody(req) ? req : null,
+        body: withBody ? req : null,
         // A proxy must not replay a request on its own; a failed exchange is the client's to retry.
         idempotent: false,
         blocking: true,
       },
       this,
+    );
+  }
+
+  /**
+   * Cuts a request whose body stops arriving for CLIENT_BODY_TIMEOUT: the socket's inactivity
+   * timer runs only while the body is being received, so an upload that keeps sending, however
+   * long, and a slow upstream answer after the body are never cut by it.
+   */
+  private watchBodySilence(): void {
+    const { req, res } = this;
+    req.setTimeout(this.listener.options.protection.timeouts.bodyMs, () => this.onBodySilence());
+    const disarm = (): void => {
+      req.socket?.setTimeout(0);
+    };
+    req.once('end', disarm);
+    // Received in full but not yet consumed (the upstream reads slowly): not the client's fault.
+    res.on('timeout', disarm);
+  }
+
+  private onBodySilence(): void {
+    const { listener, req } = this;
+    req.socket?.setTimeout(0);
+    if (this.done) return;
+    listener.options.protection.limits.clientTimeouts.body.inc();
+    this.done = true;
+    listener.options.metrics.inFlight.dec();
+    this.abortUpstream?.(new Error('client body timeout'));
+    listener.answerText(
+      req,
+      this.res,
+      408,
+      'request body timeout',
+      this.startedAt,
+      this.identity,
+      'client body timeout',
     );
   }
 
@@ -384,6 +541,27 @@ const noop = (): void => undefined;
 function errorLabel(error: Error): string {
   const code = (error as NodeJS.ErrnoException).code;
   return code ?? error.name;
+}
+
+/** Framing an upstream reads exactly as we do: no Transfer-Encoding, or exactly `chunked`. */
+function framingIsPlain(req: IncomingMessage): boolean {
+  const te = req.headers['transfer-encoding'];
+  return te === undefined || te.toLowerCase() === 'chunked';
+}
+
+/** A whole HTTP/1.1 answer for a socket no ServerResponse owns (CONNECT), closing the connection. */
+function rawResponse(
+  status: number,
+  reason: string,
+  headers: Readonly<Record<string, string>>,
+  body: string,
+): string {
+  let head = `HTTP/1.1 ${status} ${reason}\r\n`;
+  for (const name in headers) {
+    if (name !== 'content-length') head += `${name}: ${headers[name]}\r\n`;
+  }
+  if (headers['content-type'] === undefined) head += 'content-type: text/plain; charset=utf-8\r\n';
+  return `${head}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
 }
 
 function hasRequestBody(req: IncomingMessage): boolean {

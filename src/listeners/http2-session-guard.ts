@@ -1,0 +1,88 @@
+import { constants, type Http2Session } from 'node:http2';
+
+/** What a client session did too much of. */
+export type Http2Abuse = 'rapid_reset' | 'ping_flood' | 'settings_flood';
+
+export const HTTP2_ABUSES: readonly Http2Abuse[] = ['rapid_reset', 'ping_flood', 'settings_flood'];
+
+/** A token bucket: `burst` events at once, refilled at `perSecond`. */
+interface Budget {
+  readonly burst: number;
+  readonly perSecond: number;
+}
+
+/**
+ * Per-session budgets, far above what a gRPC client does (grpc-js pings at most every few
+ * seconds when keepalive is on, sends SETTINGS once or twice per connection and cancels a call
+ * only when its deadline passes) and below nghttp2's own rapid-reset limit (burst 1000, 33/s),
+ * so that this guard, which counts and logs, acts first.
+ */
+export const HTTP2_BUDGETS: Readonly<Record<Http2Abuse, Budget>> = {
+  rapid_reset: { burst: 200, perSecond: 20 },
+  ping_flood: { burst: 50, perSecond: 5 },
+  settings_flood: { burst: 20, perSecond: 2 },
+};
+
+class TokenBucket {
+  private tokens: number;
+  private refilledAt: number;
+
+  constructor(private readonly budget: Budget) {
+    this.tokens = budget.burst;
+    this.refilledAt = performance.now();
+  }
+
+  /** Spends one token; false when the budget is exhausted. */
+  take(): boolean {
+    const now = performance.now();
+    this.tokens = Math.min(
+      this.budget.burst,
+      this.tokens + ((now - this.refilledAt) / 1000) * this.budget.perSecond,
+    );
+    this.refilledAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+/**
+ * Watches one client HTTP/2 session for the floods that cost a server without costing the
+ * client: streams opened and cancelled at once (CVE-2023-44487, "rapid reset"), PING and SETTINGS
+ * floods. A session over budget gets GOAWAY (ENHANCE_YOUR_CALM) and is closed at once; the
+ * client's other sessions and every other client are unaffected. Node and nghttp2 already bound
+ * what they can see on their own (concurrent streams, rejected streams, invalid frames, header
+ * lists, CONTINUATION frames, unacknowledged control frames); this covers what they let through.
+ */
+export class Http2SessionGuard {
+  private readonly resets = new TokenBucket(HTTP2_BUDGETS.rapid_reset);
+  private readonly pings = new TokenBucket(HTTP2_BUDGETS.ping_flood);
+  private readonly settings = new TokenBucket(HTTP2_BUDGETS.settings_flood);
+  private closed = false;
+
+  constructor(
+    private readonly session: Http2Session,
+    private readonly onAbuse: (abuse: Http2Abuse) => void,
+  ) {
+    session.on('ping', () => {
+      if (!this.pings.take()) this.close('ping_flood');
+    });
+    session.on('remoteSettings', () => {
+      if (!this.settings.take()) this.close('settings_flood');
+    });
+  }
+
+  /** A stream the client reset before the gateway had answered it. */
+  streamAborted(): void {
+    if (!this.resets.take()) this.close('rapid_reset');
+  }
+
+  private close(abuse: Http2Abuse): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onAbuse(abuse);
+    // destroy() with a code sends a final GOAWAY carrying it, then drops the connection and
+    // every stream on it: the client has shown it will not use them honestly.
+    this.session.destroy(undefined, constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  }
+}

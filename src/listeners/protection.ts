@@ -1,0 +1,33 @@
+import type { AuthFailureLimiter } from '../auth/failure-limiter.js';
+import type { ListenerLimitMetrics } from '../observability/limit-metrics.js';
+import type { TlsMaterial } from './tls-certificates.js';
+
+/** How long a client may take, in the slow ways an attacker would stretch out. */
+export interface ClientTimeouts {
+  /** Whole header section (HTTP/1.1), and the TLS handshake. */
+  readonly headerMs: number;
+  /** Silence inside a request body. */
+  readonly bodyMs: number;
+  /** A connection with no request in progress. */
+  readonly idleMs: number;
+}
+
+/** What every data listener needs to defend itself, built once by the gateway. */
+export interface ListenerProtection {
+  /** Shared by all listeners: a client's failures on one port count on every port. */
+  readonly limiter: AuthFailureLimiter;
+  readonly limits: ListenerLimitMetrics;
+  readonly timeouts: ClientTimeouts;
+  /** Certificate and key when the data ports speak TLS, else null. */
+  readonly tls: TlsMaterial | null;
+}
+
+export const TOO_MANY_FAILURES_TEXT = 'too many authentication failures; retry later';
+
+/**
+ * How often Node's HTTP server sweeps its connections for expired header timeouts: often enough
+ * that a trickling client is cut close to CLIENT_HEADER_TIMEOUT, rarely enough to cost nothing.
+ */
+export function connectionsCheckingInterval(headerTimeoutMs: number): number {
+  return Math.min(5000, Math.max(100, Math.floor(headerTimeoutMs / 4)));
+}
