@@ -283,6 +283,7 @@ export class Http1Listener {
     startedAt: number,
     identity: string | undefined,
     error?: string,
+    client?: string,
   ): void {
     if (!res.headersSent) {
       if (hasRequestBody(req) && !req.complete) res.shouldKeepAlive = false;
@@ -291,7 +292,7 @@ export class Http1Listener {
     } else {
       res.destroy();
     }
-    this.finish(req, status, startedAt, identity, 0, 0, undefined, error);
+    this.finish(req, status, startedAt, identity, 0, 0, undefined, error, client);
   }
 
   finish(
@@ -303,6 +304,11 @@ export class Http1Listener {
     bytesOut: number,
     authFailure?: AuthFailureReason,
     error?: string,
+    /**
+     * The client's address. A proxied exchange passes the one it read on arrival: undici destroys
+     * a request body it has sent, which detaches `req.socket` before the access-log line is written.
+     */
+    client = clientAddress(req.socket?.remoteAddress),
   ): void {
     const { metrics, accessLog, config } = this.options;
     metrics.request(status);
@@ -317,8 +323,7 @@ export class Http1Listener {
       bytesIn,
       bytesOut,
       identity,
-      // null once the connection is gone, e.g. cut by DRAIN_TIMEOUT before the upstream failed.
-      client: clientAddress(req.socket?.remoteAddress),
+      client,
       upstream: this.upstreamName,
       authFailure,
       error,
@@ -366,6 +371,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
   private bytesOut = 0;
   private done = false;
   private forwardedAt = 0;
+  private client = '';
 
   constructor(
     private readonly listener: Http1Listener,
@@ -378,6 +384,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
 
   start(): void {
     const { req, listener } = this;
+    this.client = clientAddress(req.socket.remoteAddress);
     listener.options.metrics.inFlight.inc();
     this.res.on('close', () => this.onClientClose());
     const withBody = hasRequestBody(req);
@@ -388,7 +395,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
         path: this.path,
         method: req.method as Dispatcher.HttpMethod,
         headers: upstreamRequestHeaders(req.rawHeaders, req.headers, {
-          clientAddress: clientAddress(req.socket.remoteAddress),
+          clientAddress: this.client,
           proto: listener.proto,
           originalHost: req.headers.host,
           identity: this.identity,
@@ -435,6 +442,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
       this.startedAt,
       this.identity,
       'client body timeout',
+      this.client,
     );
   }
 
@@ -498,6 +506,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
         0,
         undefined,
         'client closed',
+        this.client,
       );
       return;
     }
@@ -509,6 +518,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
       this.startedAt,
       this.identity,
       errorLabel(error),
+      this.client,
     );
   }
 
@@ -532,6 +542,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
       this.bytesOut,
       undefined,
       error,
+      this.client,
     );
   }
 }
