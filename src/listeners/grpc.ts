@@ -36,6 +36,9 @@ export interface GrpcListenerOptions {
   readonly protection: ListenerProtection;
 }
 
+/** Largest header list accepted, counted as HPACK does (name + value + 32 per field). */
+const MAX_HEADER_LIST_BYTES = 16 * 1024;
+
 const GRPC_UNAUTHENTICATED = 16;
 const GRPC_UNAVAILABLE = 14;
 const GRPC_RESOURCE_EXHAUSTED = 8;
@@ -98,7 +101,11 @@ export class GrpcListener {
     this.proto = tls === null ? 'http' : 'https';
     const serverOptions = {
       // maxHeaderListSize: the same 16 KiB as the HTTP/1.1 ports (gRPC's own default is 8 KiB).
-      settings: { maxConcurrentStreams: 256, initialWindowSize: 1024 * 1024, maxHeaderListSize: 16 * 1024 },
+      settings: {
+        maxConcurrentStreams: 256,
+        initialWindowSize: 1024 * 1024,
+        maxHeaderListSize: MAX_HEADER_LIST_BYTES,
+      },
       maxHeaderListPairs: 128,
       maxSessionMemory: 64,
       // Node's defaults, stated: streams refused beyond maxConcurrentStreams, and malformed
@@ -200,6 +207,13 @@ export class GrpcListener {
   ): void {
     const startedAt = performance.now();
     stream.on('error', () => undefined);
+    if (headerListSize(rawHeaders) > MAX_HEADER_LIST_BYTES) {
+      // nghttp2 applies SETTINGS_MAX_HEADER_LIST_SIZE only once the client has acknowledged our
+      // SETTINGS; a client that sends its headers first (or never acknowledges) is held to it here.
+      this.options.protection.limits.headerSizeLimit.inc();
+      stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      return;
+    }
     const session = stream.session;
     const state = session === undefined ? undefined : this.sessions.get(session);
     if (state !== undefined) {
@@ -576,6 +590,14 @@ class GrpcExchange {
       this.timer = null;
     }
   }
+}
+
+function headerListSize(rawHeaders: readonly string[]): number {
+  let size = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    size += (rawHeaders[i] as string).length + (rawHeaders[i + 1] as string).length + 32;
+  }
+  return size;
 }
 
 function flattenHeaders(headers: IncomingHttpHeaders): string[] {

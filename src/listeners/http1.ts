@@ -52,6 +52,8 @@ export class Http1Listener {
   readonly upstreamHost: string;
   readonly proto: 'http' | 'https';
   private readonly sockets = new Set<Socket>();
+  /** Connections whose current answer is their last: requests pipelined behind it are not served. */
+  private readonly closing = new WeakSet<Socket>();
 
   constructor(readonly options: Http1ListenerOptions) {
     this.upstreamHost = options.config.upstream.host;
@@ -152,6 +154,9 @@ export class Http1Listener {
 
   private handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
     const startedAt = performance.now();
+    // Node parses (and hands over) requests pipelined behind one we answered with
+    // `Connection: close`; serving them would turn one refused request into an upstream request.
+    if (this.closing.has(req.socket)) return;
     // A client over its failure budget is refused before any credential work (bcrypt included).
     const retryAfter = this.options.protection.limiter.retryAfterSeconds(req.socket.remoteAddress);
     if (retryAfter > 0) {
@@ -192,7 +197,7 @@ export class Http1Listener {
       this.answerText(req, res, 400, 'bad request framing', startedAt, outcome.identity);
       return;
     }
-    if (!this.server.listening) res.shouldKeepAlive = false;
+    if (!this.server.listening) this.closeAfter(req, res);
     if (expectsContinue) res.writeContinue();
     new ProxyExchange(this, req, res, outcome.identity, path, startedAt).start();
   }
@@ -209,7 +214,7 @@ export class Http1Listener {
     // An overloaded verifier is the gateway's condition, not the client's failure.
     if (status === 401) this.options.protection.limiter.recordFailure(req.socket?.remoteAddress);
     // Do not read an unauthenticated body: answer and close the connection instead.
-    if (hasRequestBody(req) && !req.complete) res.shouldKeepAlive = false;
+    if (hasRequestBody(req) && !req.complete) this.closeAfter(req, res);
     if (status === 401) {
       res.writeHead(401, http401.headers);
       res.end(http401.body);
@@ -262,6 +267,12 @@ export class Http1Listener {
     else answer(outcome);
   }
 
+  /** This response ends the connection (an unread body, a drain): nothing after it is served. */
+  private closeAfter(req: IncomingMessage, res: ServerResponse): void {
+    res.shouldKeepAlive = false;
+    if (req.socket !== null) this.closing.add(req.socket);
+  }
+
   private refuseOverLimit(
     req: IncomingMessage,
     res: ServerResponse,
@@ -269,7 +280,7 @@ export class Http1Listener {
     startedAt: number,
   ): void {
     this.options.protection.limits.authFailureLimit.inc();
-    if (hasRequestBody(req) && !req.complete) res.shouldKeepAlive = false;
+    if (hasRequestBody(req) && !req.complete) this.closeAfter(req, res);
     res.writeHead(429, { ...FAILURE_TEXT_HEADERS, 'retry-after': String(retryAfterSeconds) });
     res.end(TOO_MANY_FAILURES_TEXT);
     this.finish(req, 429, startedAt, undefined, 0, 0, undefined, 'auth_failure_limit');
@@ -286,7 +297,7 @@ export class Http1Listener {
     client?: string,
   ): void {
     if (!res.headersSent) {
-      if (hasRequestBody(req) && !req.complete) res.shouldKeepAlive = false;
+      if (hasRequestBody(req) && !req.complete) this.closeAfter(req, res);
       res.writeHead(status, FAILURE_TEXT_HEADERS);
       res.end(text);
     } else {
