@@ -18,9 +18,8 @@ export interface BenchMeta {
   readonly durationS: number;
   readonly warmupS: number;
   readonly streamBytes: number;
-  readonly git: string;
-  /** The gateway that ran (`dist/cli.js` of this checkout unless --gateway-cli). */
-  readonly gatewayCli: string;
+  /** Which gateway ran: the checkout's commit (noting uncommitted src/ changes), or the built commit. */
+  readonly gateway: string;
   readonly node: string;
   readonly cpus: number;
   readonly kernel: string;
@@ -40,6 +39,8 @@ export interface RoundResult {
   readonly peakRssBytes: number | null;
   /** Successes the load generator saw that never reached the upstream (counted as failed). */
   readonly missingAtUpstream: number;
+  /** The load generator could not run at all (e.g. the contender was down): left out of the medians. */
+  readonly aborted: boolean;
 }
 
 export interface EntryResult {
@@ -289,6 +290,15 @@ function workloadTable(w: WorkloadResult): string[] {
   return lines;
 }
 
+/** A list item whose text may span lines (a crashed process's output): the rest goes in a code block. */
+function listItem(label: string, text: string): string {
+  const [first = '', ...rest] = text.trimEnd().split('\n');
+  if (rest.length === 0) return `- **${label}**: ${first}`;
+  return [`- **${label}**: ${first}`, '', '  ```text', ...rest.map((line) => `  ${line}`), '  ```'].join(
+    '\n',
+  );
+}
+
 /** `latest.md`: the tables a person reads, then the targets, then how the run was made. */
 export function renderMarkdown(result: BenchResult): string {
   const { meta } = result;
@@ -296,7 +306,7 @@ export function renderMarkdown(result: BenchResult): string {
     '# edge-gateway benchmark',
     '',
     `Command: \`${meta.command}\`  `,
-    `Run: ${meta.startedAt} → ${meta.finishedAt} (${Math.round(meta.elapsedS)} s), repository at ${meta.git}, gateway \`${meta.gatewayCli}\`  `,
+    `Run: ${meta.startedAt} → ${meta.finishedAt} (${Math.round(meta.elapsedS)} s), edge-gateway ${meta.gateway}  `,
     `Machine: ${meta.cpus} CPUs, Linux ${meta.kernel}, Node ${meta.node}; ${Object.entries(meta.tools)
       .map(([tool, version]) => `${tool} ${version}`)
       .join(', ')}  `,
@@ -308,11 +318,11 @@ export function renderMarkdown(result: BenchResult): string {
     out.push(`## ${w.number}. ${w.title}`, '', `Load: ${w.load}.`, '', ...workloadTable(w), '');
     const notes: string[] = [];
     for (const e of w.entries) {
-      if (e.error !== undefined) notes.push(`- **${e.label}**: ${e.error}`);
+      if (e.error !== undefined) notes.push(listItem(e.label, e.error));
       if (e.authCheck === 'not enforced')
         notes.push(`- **${e.label}**: a request without credentials was NOT refused.`);
       if (e.failures > 0)
-        notes.push(`- **${e.label}** failed ${e.failures} requests: ${e.failureDetails.join('; ')}`);
+        notes.push(listItem(e.label, `failed ${e.failures} requests: ${e.failureDetails.join('; ')}`));
     }
     if (notes.length > 0) out.push('⚠ flagged:', '', ...notes, '');
   }
@@ -331,7 +341,7 @@ export function renderMarkdown(result: BenchResult): string {
     '',
     '## Reading the tables',
     '',
-    '- Throughput is the median over rounds of successful requests (2xx, and for the sinks: received by the upstream) per second; `failed` sums all rounds.',
+    '- Throughput is the median over the completed rounds of successful requests (2xx, and for the sinks: received by the upstream) per second; `failed` sums all rounds.',
     "- CPU s/10k req: user+system CPU seconds of the contender's processes (all of them: nginx master and workers) per 10 000 requests, from /proc/<pid>/stat. For the streaming workload, CPU seconds per GiB.",
     '- idle RSS: resident memory after start-up, before any request. Peak RSS: highest resident memory sampled every 100 ms during the rounds. RSS growth: peak during a round minus RSS just before it (largest round).',
     "- Ratios compare throughput with the same workload's other contenders in this run.",

@@ -22,7 +22,8 @@ import {
   renderMarkdown,
   type WorkloadResult,
 } from './report.js';
-import { parseSettings, type Settings, USAGE } from './settings.js';
+import { DEFAULT_GATEWAY_CLI, parseSettings, type Settings, USAGE } from './settings.js';
+import { buildGatewaySnapshot } from './snapshot.js';
 import { median } from './stats.js';
 import type { AuthScheme, ContenderSpec, Measurement, Route, RunningContender } from './types.js';
 import { type SinkProcess, startSeededVictoriaMetrics, startSinkProcess } from './upstreams.js';
@@ -178,9 +179,11 @@ async function measureRound(
   const sampler = pids.length > 0 ? new RssSampler(pids).start() : null;
   const sinkBefore = workload.sinkCounter === null ? null : await fixtures.sinks.counters();
   let measurement: Measurement;
+  let aborted = false;
   try {
     measurement = await workload.measure(contender, settings.durationS, fixtures);
   } catch (error) {
+    aborted = true;
     measurement = {
       succeeded: 0,
       failed: 1,
@@ -231,10 +234,12 @@ async function measureRound(
     rssBeforeBytes,
     peakRssBytes,
     missingAtUpstream,
+    aborted,
   };
 }
 
-function medians(workload: Workload, rounds: readonly RoundResult[]): MedianResult | null {
+function medians(workload: Workload, allRounds: readonly RoundResult[]): MedianResult | null {
+  const rounds = allRounds.filter((round) => !round.aborted);
   if (rounds.length === 0) return null;
   const pick = (f: (r: RoundResult) => number | null): number | null => {
     const values = rounds.map(f).filter((v): v is number => v !== null && Number.isFinite(v));
@@ -407,9 +412,17 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  if (!existsSync(settings.gatewayCli)) {
-    throw new Error(`${settings.gatewayCli} is missing: run \`npm run build\` first`);
+  let gatewayCli = settings.gatewayCli;
+  let gatewayVersion = gitDescription();
+  if (settings.gatewayCommit !== null) {
+    progress(`building the gateway of ${settings.gatewayCommit}`);
+    const snapshot = await buildGatewaySnapshot(REPO_ROOT, settings.gatewayCommit);
+    gatewayCli = snapshot.cli;
+    gatewayVersion = `${snapshot.commit.slice(0, 12)} (--gateway-commit ${settings.gatewayCommit})`;
+  } else if (settings.gatewayCli !== DEFAULT_GATEWAY_CLI) {
+    gatewayVersion = `${settings.gatewayCli} (--gateway-cli; checkout at ${gatewayVersion})`;
   }
+  if (!existsSync(gatewayCli)) throw new Error(`${gatewayCli} is missing: run \`npm run build\` first`);
   for (const [command, pkg] of [
     ['wrk', 'wrk'],
     ['h2load', 'nghttp2-client'],
@@ -452,9 +465,9 @@ async function main(): Promise<void> {
     const gatewayFlags =
       settings.cpuProfDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${settings.cpuProfDir}`];
     const notes: string[] = [];
-    const gatewayOptions = { nodeFlags: gatewayFlags, cli: settings.gatewayCli };
+    const gatewayOptions = { nodeFlags: gatewayFlags, cli: gatewayCli };
     const all: ContenderSpec[] = [directContender];
-    if (await gatewaySupportsWorkers(sinks, settings.gatewayCli)) {
+    if (await gatewaySupportsWorkers(sinks, gatewayCli)) {
       // WORKERS defaults to one per core: say 1 explicitly for the single-process contender.
       all.push(
         gatewayContender('edge-gateway', 'edge-gateway (WORKERS=1)', { ...gatewayOptions, workers: 1 }),
@@ -524,8 +537,7 @@ async function main(): Promise<void> {
         durationS: settings.durationS,
         warmupS: settings.warmupS,
         streamBytes: settings.streamBytes,
-        git: gitDescription(),
-        gatewayCli: settings.gatewayCli,
+        gateway: gatewayVersion,
         node: process.version,
         cpus: cpus().length,
         kernel: release(),

@@ -18,6 +18,8 @@ export interface Settings {
   readonly cpuProfDir: string | null;
   /** The gateway's `cli.js`: this checkout's `dist/cli.js` unless `--gateway-cli` says otherwise. */
   readonly gatewayCli: string;
+  /** Build and run the gateway of this git revision instead (`--gateway-commit`). */
+  readonly gatewayCommit: string | null;
   readonly help: boolean;
 }
 
@@ -37,13 +39,14 @@ bench/results/partial.md.tmp and partial.json.tmp instead, unless --out is given
   --stream-mib <n>      size of the streaming body in MiB (default 1024)
   --out <dir>           write <dir>/latest.md and <dir>/latest.json
   --cpu-prof <dir>      run the gateway with node --cpu-prof, profiles written to <dir>
-  --gateway-cli <file>  the gateway to run (default dist/cli.js; e.g. a build of a fixed commit
-                        while others rebuild dist/)
+  --gateway-cli <file>  the gateway to run (default dist/cli.js)
+  --gateway-commit <rev>  build the gateway of this git revision (e.g. HEAD) into a temp dir and
+                        run that: immune to concurrent edits of src/ and rebuilds of dist/
   -h, --help            this text
 `;
 
 const DEFAULT_OUT_DIR = new URL('./results/', import.meta.url).pathname;
-const DEFAULT_GATEWAY_CLI = new URL('../dist/cli.js', import.meta.url).pathname;
+export const DEFAULT_GATEWAY_CLI = new URL('../dist/cli.js', import.meta.url).pathname;
 
 function positive(name: string, text: string | undefined, fallback: number, allowZero = false): number {
   if (text === undefined) return fallback;
@@ -76,6 +79,7 @@ export function parseSettings(argv: readonly string[]): Settings {
       out: { type: 'string' },
       'cpu-prof': { type: 'string' },
       'gateway-cli': { type: 'string' },
+      'gateway-commit': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -89,6 +93,9 @@ export function parseSettings(argv: readonly string[]): Settings {
     }
   }
   const contenders = list(values.contenders);
+  if (values['gateway-cli'] !== undefined && values['gateway-commit'] !== undefined) {
+    throw new Error('--gateway-cli and --gateway-commit exclude each other');
+  }
   const partial =
     quick ||
     only !== null ||
@@ -106,6 +113,7 @@ export function parseSettings(argv: readonly string[]): Settings {
     outName: values.out !== undefined || !partial ? 'latest' : 'partial',
     cpuProfDir: values['cpu-prof'] ?? null,
     gatewayCli: resolve(values['gateway-cli'] ?? DEFAULT_GATEWAY_CLI),
+    gatewayCommit: values['gateway-commit'] ?? null,
     help: values.help === true,
   };
 }
