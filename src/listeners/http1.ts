@@ -37,7 +37,16 @@ export interface Http1ListenerOptions {
   readonly protection: ListenerProtection;
 }
 
-const FAILURE_TEXT_HEADERS = { 'content-type': 'text/plain; charset=utf-8' } as const;
+const OVERLOADED_TEXT = 'authentication temporarily overloaded';
+
+/** Headers of a short text answer, with its length: no chunked framing for a one-line body. */
+function textHeaders(text: string, extra: Readonly<Record<string, string>> = {}): Record<string, string> {
+  return {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': String(Buffer.byteLength(text)),
+    ...extra,
+  };
+}
 
 /**
  * An HTTP/1.1 data port (4318, 9090, 8428): authenticate every request, then stream it to the
@@ -219,8 +228,8 @@ export class Http1Listener {
       res.writeHead(401, http401.headers);
       res.end(http401.body);
     } else {
-      res.writeHead(503, { ...FAILURE_TEXT_HEADERS, 'retry-after': '1' });
-      res.end('authentication temporarily overloaded');
+      res.writeHead(503, textHeaders(OVERLOADED_TEXT, { 'retry-after': '1' }));
+      res.end(OVERLOADED_TEXT);
     }
     this.finish(req, status, startedAt, undefined, 0, 0, reason);
   }
@@ -281,7 +290,7 @@ export class Http1Listener {
   ): void {
     this.options.protection.limits.authFailureLimit.inc();
     if (hasRequestBody(req) && !req.complete) this.closeAfter(req, res);
-    res.writeHead(429, { ...FAILURE_TEXT_HEADERS, 'retry-after': String(retryAfterSeconds) });
+    res.writeHead(429, textHeaders(TOO_MANY_FAILURES_TEXT, { 'retry-after': String(retryAfterSeconds) }));
     res.end(TOO_MANY_FAILURES_TEXT);
     this.finish(req, 429, startedAt, undefined, 0, 0, undefined, 'auth_failure_limit');
   }
@@ -298,7 +307,7 @@ export class Http1Listener {
   ): void {
     if (!res.headersSent) {
       if (hasRequestBody(req) && !req.complete) this.closeAfter(req, res);
-      res.writeHead(status, FAILURE_TEXT_HEADERS);
+      res.writeHead(status, textHeaders(text));
       res.end(text);
     } else {
       res.destroy();
