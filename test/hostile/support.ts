@@ -174,11 +174,13 @@ export function rawExchange(
   });
 }
 
-/** A response with a Content-Length whose body has fully arrived. */
+/** A response whose body has fully arrived (Content-Length, or the last chunk of a chunked body). */
 function looksComplete(text: string): boolean {
   const end = text.indexOf('\r\n\r\n');
   if (end === -1) return false;
-  const length = /\r\ncontent-length: *(\d+)/i.exec(text.slice(0, end));
+  const head = text.slice(0, end);
+  if (/\r\ntransfer-encoding: *chunked/i.test(head)) return text.endsWith('\r\n0\r\n\r\n');
+  const length = /\r\ncontent-length: *(\d+)/i.exec(head);
   return length !== null && text.length >= end + 4 + Number(length[1]);
 }
 
