@@ -74,6 +74,8 @@ export interface MedianResult {
   readonly peakRssBytes: number | null;
   /** Largest growth of the resident set over a round (streaming workload). */
   readonly rssGrowthBytes: number | null;
+  /** (max − min) / median of the rounds' throughput, in percent: how far the rounds disagree. */
+  readonly spreadPct: number | null;
 }
 
 export interface WorkloadResult {
@@ -83,6 +85,8 @@ export interface WorkloadResult {
   readonly unit: string;
   readonly load: string;
   readonly entries: EntryResult[];
+  /** 1-minute load average of the machine when the workload started (other work shows here). */
+  readonly loadAverageAtStart: number;
 }
 
 export interface TargetResult {
@@ -239,6 +243,7 @@ function workloadTable(w: WorkloadResult): string[] {
     ? [
         'contender',
         w.unit,
+        'spread',
         'seconds',
         'failed',
         'CPU s/GiB',
@@ -249,6 +254,7 @@ function workloadTable(w: WorkloadResult): string[] {
     : [
         'contender',
         w.unit,
+        'spread',
         ...(w.unit === 'req/s' ? [] : ['req/s']),
         'p50 ms',
         'p99 ms',
@@ -266,6 +272,7 @@ function workloadTable(w: WorkloadResult): string[] {
       ? [
           label,
           num(m?.throughput, 0),
+          m?.spreadPct == null ? '–' : `±${num(m.spreadPct / 2, 0)}%`,
           num(m === null ? null : median(e.rounds.map((r) => r.measurement.seconds)), 2),
           num(e.failures),
           num(m?.cpuSeconds, 2),
@@ -276,6 +283,7 @@ function workloadTable(w: WorkloadResult): string[] {
       : [
           label,
           num(m?.throughput, 0),
+          m?.spreadPct == null ? '–' : `±${num(m.spreadPct / 2, 0)}%`,
           ...(w.unit === 'req/s' ? [] : [num(m?.requestsPerSecond, 0)]),
           num(m?.p50Ms, 2),
           num(m?.p99Ms, 2),
@@ -315,7 +323,14 @@ export function renderMarkdown(result: BenchResult): string {
   ];
   if (meta.quick) out.push('**Quick smoke run: durations too short for the numbers to mean anything.**', '');
   for (const w of result.workloads) {
-    out.push(`## ${w.number}. ${w.title}`, '', `Load: ${w.load}.`, '', ...workloadTable(w), '');
+    out.push(
+      `## ${w.number}. ${w.title}`,
+      '',
+      `Load: ${w.load}. Machine load average when it started: ${w.loadAverageAtStart.toFixed(1)}.`,
+      '',
+      ...workloadTable(w),
+      '',
+    );
     const notes: string[] = [];
     for (const e of w.entries) {
       if (e.error !== undefined) notes.push(listItem(e.label, e.error));

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { cpus, release, tmpdir } from 'node:os';
+import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcrypt';
 import { removeTempDir, trackTempDir } from '../test/support/processes.js';
@@ -265,6 +265,13 @@ function medians(workload: Workload, allRounds: readonly RoundResult[]): MedianR
     rssGrowthBytes: max((r) =>
       r.peakRssBytes === null || r.rssBeforeBytes === null ? null : r.peakRssBytes - r.rssBeforeBytes,
     ),
+    spreadPct: (() => {
+      const values = rounds.map((r) => r.throughput);
+      const middle = median(values);
+      return values.length < 2 || middle === 0
+        ? null
+        : ((Math.max(...values) - Math.min(...values)) / middle) * 100;
+    })(),
   };
 }
 
@@ -276,7 +283,10 @@ async function runWorkload(
   settings: Settings,
   fixtures: Fixtures,
 ): Promise<WorkloadResult> {
-  progress(`workload ${workload.number} (${workload.id}): ${workload.title}`);
+  const loadAverageAtStart = loadavg()[0] ?? 0;
+  progress(
+    `workload ${workload.number} (${workload.id}): ${workload.title} (load average ${loadAverageAtStart.toFixed(1)})`,
+  );
   const route: Route = {
     protocol: workload.protocol,
     listener: workload.listener,
@@ -369,6 +379,7 @@ async function runWorkload(
     number: workload.number,
     title: workload.title,
     unit: workload.unit,
+    loadAverageAtStart,
     load:
       workload.id === 'stream'
         ? `${workload.load}, ${settings.streamBytes / (1024 * 1024)} MiB`
