@@ -25,7 +25,7 @@ interface CurlLine {
   readonly bodyIncludes: string | undefined;
 }
 
-/** The curl lines of the README block that follows `marker`, each with its `# <status> [text]`. */
+/** The curl lines (also `printf ... | curl ...`) of the README block that follows `marker`, each with its `# <status> [text]`. */
 function readmeCurlBlock(marker: string): CurlLine[] {
   const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
   const start = readme.indexOf(marker);
@@ -34,7 +34,7 @@ function readmeCurlBlock(marker: string): CurlLine[] {
   const block = readme.slice(fence + 8, readme.indexOf('\n```', fence + 8));
   return block
     .split('\n')
-    .filter((line) => line.startsWith('curl '))
+    .filter((line) => line.startsWith('curl ') || /^printf [^|]+\| curl /.test(line))
     .map((line) => {
       const hash = line.lastIndexOf(' # ');
       assert.ok(hash !== -1, `README curl line without an expected status: ${line}`);
