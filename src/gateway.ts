@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { createAdminServer, listenAdmin } from './admin/admin-server.js';
 import { AuthState, activeCredentials } from './auth/auth-state.js';
@@ -29,12 +30,7 @@ export type ReloadHandler = () => ReloadResult;
  */
 export class Gateway {
   readonly metrics = new GatewayMetrics();
-  readonly bcrypt = new BcryptVerifier({
-    cacheSize: 10_000,
-    cacheTtlMs: 5 * 60_000,
-    maxConcurrent: 2,
-    maxQueued: 64,
-  });
+  readonly bcrypt: BcryptVerifier;
   readonly auth: AuthState;
   /** Shared by every listener of this process (not across workers). */
   readonly failureLimiter: AuthFailureLimiter;
@@ -60,6 +56,17 @@ export class Gateway {
     /** `single`: the whole gateway in this process. `worker`: data listeners only, under a cluster primary. */
     readonly role: 'single' | 'worker',
   ) {
+    this.bcrypt = new BcryptVerifier({
+      cacheSize: 10_000,
+      cacheTtlMs: 5 * 60_000,
+      maxConcurrent: bcryptThreads(config.workers),
+      // A verification is needed once per credential and TTL: a short queue absorbs a burst of
+      // honest first requests, and a flood of guesses beyond it fails fast instead of waiting.
+      maxQueued: 16,
+      cpuShare: BCRYPT_CPU_SHARE / Math.max(1, config.workers),
+      // About four first-time checks of cost-12 hashes at once.
+      burstMs: 1000,
+    });
     this.auth = new AuthState(activeCredentials(new CredentialStore(config, this.bcrypt)));
     this.accessLog = new AccessLog(logger, config.accessLog);
     this.failureLimiter = new AuthFailureLimiter({
@@ -257,7 +264,7 @@ export class Gateway {
     );
     metrics.counterFrom(
       'gateway_bcrypt_rejected_overload_total',
-      'bcrypt verifications refused because the bounded bcrypt queue was full.',
+      'bcrypt verifications refused (503 / UNAVAILABLE) because the bcrypt queue was full or its CPU budget spent.',
       () => this.bcrypt.rejectedOverload,
     );
     metrics.gaugeFrom(
@@ -298,4 +305,20 @@ export class Gateway {
           .map((listener) => [listener.options.config.name, listener.pool.openSessions] as const),
     );
   }
+}
+
+/**
+ * Average share of one CPU that bcrypt may take, across all workers: a flood of wrong passwords
+ * for a bcrypt user costs the machine at most this, while honest use (one comparison per
+ * credential and 5 minutes) needs a small fraction of it.
+ */
+const BCRYPT_CPU_SHARE = 0.2;
+
+/**
+ * bcrypt threads per process: together, all workers may keep at most half of the CPUs busy with
+ * bcrypt (at least one thread each), so that a flood of wrong passwords for a bcrypt user cannot
+ * take the cores the request path needs.
+ */
+export function bcryptThreads(workers: number, cpus = availableParallelism()): number {
+  return Math.max(1, Math.floor(cpus / 2 / Math.max(1, workers)));
 }

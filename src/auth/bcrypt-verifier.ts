@@ -16,6 +16,14 @@ export interface BcryptVerifierOptions {
   readonly maxConcurrent: number;
   /** Comparisons waiting for a slot, at most; beyond this a check fails fast as `overloaded`. */
   readonly maxQueued: number;
+  /**
+   * Average share of one CPU that comparisons may take (0.2: 200 ms of bcrypt per second),
+   * whatever the hashes' cost; when it is spent, checks fail fast as `overloaded`. Unset: no
+   * budget beyond `maxConcurrent`.
+   */
+  readonly cpuShare?: number;
+  /** Comparison time that may be spent at once before the average applies. Default 2000 ms. */
+  readonly burstMs?: number;
 }
 
 export type BcryptResult = 'match' | 'mismatch' | 'overloaded';
@@ -24,8 +32,11 @@ export type BcryptResult = 'match' | 'mismatch' | 'overloaded';
  * bcrypt checks with a cache of verified credentials, so a bcrypt hash costs one comparison per
  * credential and TTL rather than one per request. Comparisons run on libuv's thread pool (the
  * event loop never waits), are deduplicated while in flight, and are bounded in concurrency so a
- * flood of wrong passwords cannot take every thread. The verifier outlives reloads: `retainOnly`
- * drops what the new configuration no longer backs.
+ * flood of wrong passwords cannot take every thread, and optionally held to a CPU budget so that
+ * such a flood cannot take more than a set share of the machine either (bcrypt's cost is per
+ * hash, so the budget is in time, not in checks). Honest use needs little: one comparison per
+ * credential and TTL. The verifier outlives reloads: `retainOnly` drops what the new
+ * configuration no longer backs.
  */
 export class BcryptVerifier {
   cacheHits = 0;
@@ -35,9 +46,13 @@ export class BcryptVerifier {
   private readonly inFlight = new Map<string, Promise<BcryptResult>>();
   private running = 0;
   private readonly waiting: Array<() => void> = [];
+  /** Milliseconds of comparison time available now (may go negative: charged after the fact). */
+  private budgetMs: number;
+  private budgetAt = performance.now();
 
   constructor(private readonly options: BcryptVerifierOptions) {
     this.verified = new LRUCache({ max: options.cacheSize, ttl: options.cacheTtlMs });
+    this.budgetMs = options.burstMs ?? 2000;
   }
 
   /** Synchronous answer from the cache, or null when bcrypt has to run. */
@@ -55,13 +70,16 @@ export class BcryptVerifier {
     const pending = this.inFlight.get(key);
     if (pending) return pending;
     this.cacheMisses++;
-    if (this.running >= this.options.maxConcurrent && this.waiting.length >= this.options.maxQueued) {
+    if (
+      !this.hasBudget() ||
+      (this.running >= this.options.maxConcurrent && this.waiting.length >= this.options.maxQueued)
+    ) {
       this.rejectedOverload++;
       return Promise.resolve('overloaded');
     }
-    const result = this.compare(password, hash).then((match): BcryptResult => {
-      if (match) this.verified.set(key, { user, hash });
-      return match ? 'match' : 'mismatch';
+    const result = this.compare(password, hash).then((outcome): BcryptResult => {
+      if (outcome === 'match') this.verified.set(key, { user, hash });
+      return outcome;
     });
     this.inFlight.set(key, result);
     void result.finally(() => this.inFlight.delete(key));
@@ -79,19 +97,46 @@ export class BcryptVerifier {
     return this.verified.size;
   }
 
-  private async compare(password: string, hash: string): Promise<boolean> {
+  private async compare(password: string, hash: string): Promise<BcryptResult> {
     if (this.running >= this.options.maxConcurrent) {
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     }
+    // The budget may have run out while this check waited: pass the free slot on.
+    if (!this.hasBudget()) {
+      this.rejectedOverload++;
+      this.waiting.shift()?.();
+      return 'overloaded';
+    }
     this.running++;
+    const startedAt = performance.now();
     try {
-      return await bcrypt.compare(password, hash);
+      return (await bcrypt.compare(password, hash)) ? 'match' : 'mismatch';
     } catch {
-      return false;
+      return 'mismatch';
     } finally {
       this.running--;
+      this.spend(performance.now() - startedAt);
       this.waiting.shift()?.();
     }
+  }
+
+  private hasBudget(): boolean {
+    if (this.options.cpuShare === undefined) return true;
+    this.refill();
+    return this.budgetMs > 0;
+  }
+
+  private spend(ms: number): void {
+    if (this.options.cpuShare === undefined) return;
+    this.refill();
+    this.budgetMs -= ms;
+  }
+
+  private refill(): void {
+    const now = performance.now();
+    const share = this.options.cpuShare ?? 0;
+    this.budgetMs = Math.min(this.options.burstMs ?? 2000, this.budgetMs + (now - this.budgetAt) * share);
+    this.budgetAt = now;
   }
 }
 

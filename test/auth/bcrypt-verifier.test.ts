@@ -137,6 +137,17 @@ describe('BcryptVerifier', () => {
     assert.equal(await v.verify('alice', HASH_A, 'third'), 'mismatch');
   });
 
+  test('with a CPU budget, a check beyond it is overloaded at once until the budget refills', async () => {
+    // 1 ms of bcrypt at once, refilled at half a millisecond per millisecond.
+    const v = verifier({ maxConcurrent: 1, cpuShare: 0.5, burstMs: 1 });
+    assert.equal(await v.verify('alice', HASH_A, 'wrong-1'), 'mismatch');
+    // A cost-4 comparison takes longer than the 1 ms burst: the budget is now spent.
+    assert.equal(await v.verify('alice', HASH_A, 'wrong-2'), 'overloaded');
+    assert.equal(v.rejectedOverload, 1);
+    await sleep(200);
+    assert.equal(await v.verify('alice', HASH_A, 'password-a'), 'match');
+  });
+
   test('no more than maxConcurrent comparisons run at once', async () => {
     const v = verifier({ maxConcurrent: 2, maxQueued: 100 });
     let peak = 0;
