@@ -359,6 +359,7 @@ export function renderMarkdown(result: BenchResult): string {
     '- Throughput is the median over the completed rounds of successful requests (2xx, and for the sinks: received by the upstream) per second; `failed` sums all rounds.',
     "- CPU s/10k req: user+system CPU seconds of the contender's processes (all of them: nginx master and workers) per 10 000 requests, from /proc/<pid>/stat. For the streaming workload, CPU seconds per GiB.",
     '- idle RSS: resident memory after start-up, before any request. Peak RSS: highest resident memory sampled every 100 ms during the rounds. RSS growth: peak during a round minus RSS just before it (largest round).',
+    "- spread: half the range of the rounds' throughput, around the median. A ratio between two contenders means little when it lies within their spreads. The load average shown at a workload's start still carries the previous workload's own load; values far above the 2 cores mean other work shared them.",
     "- Ratios compare throughput with the same workload's other contenders in this run.",
     ...meta.notes.map((note) => `- ${note}`),
     '',
