@@ -40,6 +40,7 @@ export interface GrpcListenerOptions {
 const MAX_HEADER_LIST_BYTES = 16 * 1024;
 
 const GRPC_UNAUTHENTICATED = 16;
+const CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
 const GRPC_UNAVAILABLE = 14;
 const GRPC_RESOURCE_EXHAUSTED = 8;
 const GRPC_DEADLINE_EXCEEDED = 4;
@@ -95,7 +96,10 @@ export class GrpcListener {
     this.pool = new Http2SessionPool(options.config.upstream, {
       connectTimeoutMs: options.connectTimeoutMs,
       maxSessions: 4,
-      streamsPerSession: 100,
+      // Each upstream session has one connection-level flow-control window, sized by the
+      // collector (64 KiB unless it grows it): a few streams per session keep large exports from
+      // queueing behind that window, while up to 4 sessions still carry any number of streams.
+      streamsPerSession: 4,
     });
     const { tls, timeouts } = options.protection;
     this.proto = tls === null ? 'http' : 'https';
@@ -136,6 +140,9 @@ export class GrpcListener {
   }
 
   private onSession(session: Http2Session): void {
+    // The connection-level receive window starts at 64 KiB whatever SETTINGS say; one 512-span
+    // export is ~190 KB, so without this every connection stalls on WINDOW_UPDATE round trips.
+    if (!session.destroyed) session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
     const { limits, timeouts } = this.options.protection;
     const guard = new Http2SessionGuard(session, (abuse) => {
       limits.http2Abuse[abuse].inc();
