@@ -51,7 +51,8 @@ export class ConfigReloader {
     const name = basename(envFile);
     try {
       this.watcher = watch(dirname(envFile), { persistent: false }, (_event, filename) => {
-        if (filename === null || filename === name || filename.startsWith(`${name}.`)) this.scheduleCheck();
+        if (filename === null || filename === name || filename.startsWith(`${name}.`))
+          this.scheduleCheck('file');
       });
       this.watcher.on('error', (error) => {
         logger.warn({ dir: dirname(envFile), err: error.message }, 'env file watch failed; polling only');
@@ -64,7 +65,7 @@ export class ConfigReloader {
         'cannot watch the env file directory; polling only',
       );
     }
-    this.pollTimer = setInterval(() => this.checkForChange('poll'), this.options.pollMs ?? 1000);
+    this.pollTimer = setInterval(() => this.pollForChange(), this.options.pollMs ?? 1000);
     this.pollTimer.unref();
   }
 
@@ -80,13 +81,22 @@ export class ConfigReloader {
     return this.load(trigger, true);
   }
 
-  private scheduleCheck(): void {
+  private scheduleCheck(trigger: ReloadTrigger): void {
     if (this.settleTimer !== null) clearTimeout(this.settleTimer);
     this.settleTimer = setTimeout(() => {
       this.settleTimer = null;
-      this.checkForChange('file');
+      this.checkForChange(trigger);
     }, this.options.settleMs ?? 100);
     this.settleTimer.unref();
+  }
+
+  /**
+   * A change the poll sees waits for the same quiet time as one the watch reports: read at once,
+   * an in-place write caught between its truncate and its write is an empty file, which is a
+   * valid configuration (the stock defaults, placeholder key included).
+   */
+  private pollForChange(): void {
+    if (this.settleTimer === null && this.readFingerprint() !== this.fingerprint) this.scheduleCheck('poll');
   }
 
   private checkForChange(trigger: ReloadTrigger): void {
