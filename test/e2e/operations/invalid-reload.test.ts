@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { appendFile } from 'node:fs/promises';
+import { appendFile, open } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import bcrypt from 'bcrypt';
 import type { RunningGateway } from '../../support/gateway.js';
@@ -13,6 +13,7 @@ import {
   metric,
   sleep,
   startOkServer,
+  until,
   waitForLogLines,
   waitForReloads,
   writeEnvFile,
@@ -206,6 +207,46 @@ describe('invalid reloads keep the running configuration', () => {
     assert.equal(await status({ authorization: basic('alice', ALICE) }), 200);
     assert.equal(await status({ 'x-api-key': keyInForce }), 401, 'basic-auth mode now');
     await expectGoodEdit();
+  });
+
+  test('an in-place write is never read half-done, by the watch or by the 1 s poll', async (t) => {
+    // Truncate, pause 60 ms (a slow disk, a network filesystem, an editor), then write the rest:
+    // 50 times. Read between the two steps, the empty file is a valid configuration (the stock
+    // defaults: the placeholder key accepted, the real key refused) and counts as an extra reload.
+    // The gateway waits until the file has been quiet for 100 ms before reading it; the 1 s poll
+    // meets a 60 ms pause 6 % of the time, so a reloader that trusts the poll's first read fails
+    // here (it did, in 4 runs out of 4).
+    const rounds = 50;
+    const before = await Metrics.scrape(gateway);
+    const reloads = before.get('gateway_config_reloads_total');
+    const failures = before.get('gateway_config_reload_failures_total');
+    const keys = [secretKey('slow-a'), secretKey('slow-b')];
+    /** Rounds whose pause this busy machine stretched past the gateway's quiet time: they may be read. */
+    let stretched = 0;
+    for (let round = 1; round <= rounds; round++) {
+      const key = keys[round % 2] as string;
+      const text = apiKeyFile(key);
+      registerEnvFileSecrets(text);
+      const truncatedAt = performance.now();
+      const file = await open(gateway.envFile, 'w');
+      await sleep(60);
+      await file.writeFile(text);
+      if (performance.now() - truncatedAt >= 90) stretched++;
+      await file.close();
+      await until(
+        `round ${round} in force`,
+        async () => ((await status({ 'x-api-key': key })) === 200 ? true : undefined),
+        RELOAD_CONTRACT_MS,
+      );
+    }
+    const after = await Metrics.scrape(gateway);
+    const extra = after.get('gateway_config_reloads_total') - reloads - rounds;
+    t.diagnostic(`${extra} extra reloads, ${stretched} pauses stretched past 90 ms by the machine`);
+    assert.ok(extra >= 0, 'every write was applied');
+    assert.ok(extra <= stretched, `${extra} half-written files were applied`);
+    assert.equal(after.get('gateway_config_reload_failures_total'), failures);
+    assert.equal(after.get('gateway_placeholder_key_in_use'), 0);
+    keyInForce = keys[rounds % 2] as string;
   });
 
   test('SIGHUP reloads on demand, and reports a bad file again', async () => {
