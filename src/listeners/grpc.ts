@@ -448,7 +448,9 @@ class GrpcExchange {
 
     stream.on('wantTrailers', () => {
       // An upstream that ends the call without a grpc-status has failed it.
-      stream.sendTrailers(this.trailers ?? this.failureTrailers(GRPC_UNAVAILABLE, this.failedText()));
+      const trailers = this.trailers ?? this.failureTrailers(GRPC_UNAVAILABLE, this.failedText());
+      // A stream reset meanwhile refuses trailers; a throw in an event handler would end the process.
+      if (!stream.destroyed && !stream.closed) stream.sendTrailers(trailers);
     });
     stream.on('close', () => this.onClientClose());
     if (!endStream) {

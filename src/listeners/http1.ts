@@ -503,7 +503,23 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
     this.complete(this.status);
   }
 
+  /**
+   * undici re-emits anything thrown here as an 'error' event on its Client, which nothing
+   * listens to: a throw would take the process down. So this never throws.
+   */
   onError(error: Error): void {
+    try {
+      this.settleError(error);
+    } catch (failure) {
+      this.listener.options.logger.error(
+        { listener: this.listener.options.config.name, err: (failure as Error).message },
+        'failed to answer an upstream error; connection cut',
+      );
+      this.res.destroy();
+    }
+  }
+
+  private settleError(error: Error): void {
     if (this.done) return;
     const { listener } = this;
     if (this.res.headersSent) {
@@ -512,11 +528,10 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
       this.complete(this.status, errorLabel(error));
       return;
     }
-    const failure = classifyUpstreamError(error);
-    listener.options.metrics.upstreamErrors[failure.kind].inc();
     this.done = true;
     listener.options.metrics.inFlight.dec();
     if (this.res.destroyed) {
+      // The client went away first (and aborted the exchange): not the upstream's failure.
       listener.finish(
         this.req,
         499,
@@ -530,6 +545,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
       );
       return;
     }
+    const failure = classifyUpstreamError(error);
+    listener.options.metrics.upstreamErrors[failure.kind].inc();
     listener.answerText(
       this.req,
       this.res,
