@@ -26,6 +26,10 @@ export interface CountingUpstream {
   readonly seen: SeenRequest[];
   /** TCP connections the gateway opened to it. */
   readonly connections: number;
+  /** Bytes of request bodies received, in total. */
+  readonly bodyBytes: number;
+  /** Wait this long after a request's body before answering. */
+  delayMs: number;
   stop(): Promise<void>;
 }
 
@@ -36,10 +40,24 @@ export interface CountingUpstream {
 export async function startCountingUpstream(): Promise<CountingUpstream> {
   const seen: SeenRequest[] = [];
   let connections = 0;
+  let bodyBytes = 0;
+  const timers = new Set<NodeJS.Timeout>();
   const server: Server = createServer((req, res) => {
     seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
-    req.resume();
-    req.on('end', () => res.end('upstream ok'));
+    req.on('data', (chunk: Buffer) => {
+      bodyBytes += chunk.length;
+    });
+    req.on('end', () => {
+      if (upstream.delayMs <= 0) {
+        res.end('upstream ok');
+        return;
+      }
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        res.end('upstream ok');
+      }, upstream.delayMs);
+      timers.add(timer);
+    });
     req.on('error', () => undefined);
   });
   server.on('connection', () => {
@@ -48,19 +66,25 @@ export async function startCountingUpstream(): Promise<CountingUpstream> {
   server.on('clientError', (_error, socket) => socket.destroy());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return {
+  const upstream: CountingUpstream = {
     url: `http://127.0.0.1:${port}`,
     port,
     seen,
     get connections() {
       return connections;
     },
+    get bodyBytes() {
+      return bodyBytes;
+    },
+    delayMs: 0,
     stop: () =>
       new Promise((resolve) => {
+        for (const timer of timers) clearTimeout(timer);
         server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
+  return upstream;
 }
 
 export interface CountingGrpcUpstream {
