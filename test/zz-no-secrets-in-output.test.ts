@@ -15,7 +15,13 @@ import {
 } from './e2e/operations/helpers.js';
 import { GATEWAY_OUTPUT_LOG, type RunningGateway, startGateway } from './support/gateway.js';
 import { type OtlpReceiver, startOtlpReceiver } from './support/otlp-receiver.js';
-import { readUsedSecrets, registerSecret, revealingForms, SECRETS_USED_FILE } from './support/secrets.js';
+import {
+  readUsedSecrets,
+  registerSecret,
+  revealingForms,
+  SECRETS_USED_FILE,
+  type UsedSecret,
+} from './support/secrets.js';
 
 /**
  * Runs last (`npm test` sorts the files; `zz` sorts after every directory): greps everything
@@ -154,7 +160,9 @@ describe('no secret in anything a gateway printed during the suite', () => {
       secrets.some((s) => s.value === KEY),
       `${SECRETS_USED_FILE} lists this run's secrets`,
     );
-    const leaks: string[] = [];
+    // Every spelling of every secret, indexed by its first characters, then one pass over the log:
+    // the artifacts of repeated local runs grow, and one indexOf per spelling would grow with both.
+    const spellingsByPrefix = new Map<string, { form: string; used: UsedSecret }[]>();
     let checked = 0;
     const tooShort = new Set<string>();
     for (const used of secrets) {
@@ -164,8 +172,18 @@ describe('no secret in anything a gateway printed during the suite', () => {
           continue;
         }
         checked++;
-        const at = log.indexOf(form);
-        if (at === -1) continue;
+        const prefix = form.slice(0, MIN_CHECKABLE_LENGTH);
+        const bucket = spellingsByPrefix.get(prefix) ?? [];
+        bucket.push({ form, used });
+        spellingsByPrefix.set(prefix, bucket);
+      }
+    }
+    const leaks: string[] = [];
+    for (let at = 0; at + MIN_CHECKABLE_LENGTH <= log.length; at++) {
+      const bucket = spellingsByPrefix.get(log.slice(at, at + MIN_CHECKABLE_LENGTH));
+      if (bucket === undefined) continue;
+      for (const { form, used } of bucket) {
+        if (!log.startsWith(form, at)) continue;
         const context = log.slice(Math.max(0, at - 80), at + form.length + 80).replaceAll(form, '<SECRET>');
         leaks.push(
           `${used.kind}${used.user === undefined ? '' : ` of ${used.user}`} (${form.length} chars): …${context}…`,
@@ -177,6 +195,6 @@ describe('no secret in anything a gateway printed during the suite', () => {
         `${tooShort.size} spellings shorter than ${MIN_CHECKABLE_LENGTH} characters not checkable`,
     );
     assert.ok(checked >= 20, `only ${checked} spellings checked`);
-    assert.deepEqual(leaks, [], `${leaks.length} secret(s) printed by a gateway`);
+    assert.deepEqual(leaks.slice(0, 10), [], `${leaks.length} secret(s) printed by a gateway`);
   });
 });
