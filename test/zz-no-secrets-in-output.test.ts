@@ -131,6 +131,11 @@ describe('no secret in anything a gateway printed during the suite', () => {
     // A start refused for a bad configuration prints its errors to stderr.
     const refused = await startGateway({
       env: {
+        // Never the compose defaults (DNS names), even for a start that is refused.
+        OTLP_GRPC_UPSTREAM: 'off',
+        OTLP_HTTP_UPSTREAM: 'off',
+        PROMETHEUS_UPSTREAM: 'off',
+        VICTORIAMETRICS_UPSTREAM: 'off',
         ENVOY_AUTH_METHOD: 'basic-auth',
         ENVOY_BASIC_AUTH_CREDENTIALS: `zed:${PLAIN_USER_PASSWORD},yan:${hash.slice(0, 50)}`,
         ENVOY_API_KEYS: `${KEY}, ${KEY}`,
