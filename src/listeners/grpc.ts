@@ -19,9 +19,10 @@ import type { AccessLog } from '../observability/access-log.js';
 import type { Logger } from '../observability/logger.js';
 import type { ListenerMetrics } from '../observability/metrics.js';
 import { classifyUpstreamError, upstreamFailureText } from '../upstream/errors.js';
-import { clientAddress } from '../upstream/headers.js';
+import { clientAddress, DROPPED_REQUEST_HEADERS, DROPPED_RESPONSE_HEADERS } from '../upstream/headers.js';
 import { Http2SessionPool, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } from '../upstream/http2-upstream.js';
 import { Http2SessionGuard } from './http2-session-guard.js';
+import { listenOn } from './listen.js';
 import { type ListenerProtection, TOO_MANY_FAILURES_TEXT } from './protection.js';
 import type { TlsMaterial } from './tls-certificates.js';
 
@@ -50,33 +51,6 @@ interface SessionState {
   readonly guard: Http2SessionGuard;
   openStreams: number;
 }
-
-/** Request headers that are ours to set or that must not cross to the upstream. */
-const DROPPED_REQUEST_HEADERS = new Set([
-  ':authority',
-  ':method',
-  ':path',
-  ':scheme',
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-  'x-api-key',
-  'x-authenticated-user',
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-]);
-
-const DROPPED_RESPONSE_HEADERS = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-]);
 
 /**
  * The OTLP/gRPC port (4317): HTTP/2 cleartext with prior knowledge on both legs, because gRPC
@@ -177,15 +151,7 @@ export class GrpcListener {
   }
 
   listen(): Promise<void> {
-    const { host, port } = this.options.config.listen;
-    return new Promise((resolve, reject) => {
-      const onError = (error: Error): void => reject(error);
-      this.server.once('error', onError);
-      this.server.listen(port, host, () => {
-        this.server.off('error', onError);
-        resolve();
-      });
-    });
+    return listenOn(this.server, this.options.config.listen);
   }
 
   /**
@@ -235,6 +201,9 @@ export class GrpcListener {
     if (retryAfter > 0) {
       this.options.protection.limits.authFailureLimit.inc();
       respondTrailersOnly(stream, GRPC_RESOURCE_EXHAUSTED, TOO_MANY_FAILURES_TEXT, retryAfter);
+      // The connection is not worth keeping for a client over its limit (nor a cheap pipe for
+      // more guesses): GOAWAY once this answer is out, as the HTTP/1.1 ports close after 429.
+      if (session !== undefined && !session.closed) session.close();
       this.finish(
         stream,
         headers,
@@ -363,12 +332,13 @@ function forwardedRequestHeaders(
   const out: OutgoingHttpHeaders = {
     ':method': headers[':method'],
     ':path': headers[':path'],
-    ':scheme': 'http',
+    ':scheme': listener.options.config.upstream.protocol === 'https:' ? 'https' : 'http',
     ':authority': listener.options.config.upstream.host,
   };
   for (const name in headers) {
-    if (DROPPED_REQUEST_HEADERS.has(name)) continue;
-    if (name === 'te' && headers.te !== 'trailers') continue;
+    // Pseudo-headers are set above; `te: trailers` is the one TE value HTTP/2 allows, and gRPC needs it.
+    if (name.charCodeAt(0) === 58 /* : */) continue;
+    if (name === 'te' ? headers.te !== 'trailers' : DROPPED_REQUEST_HEADERS.has(name)) continue;
     out[name] = headers[name];
   }
   const client = clientAddress(stream.session?.socket?.remoteAddress);

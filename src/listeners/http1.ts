@@ -19,6 +19,7 @@ import type { ListenerMetrics } from '../observability/metrics.js';
 import { classifyUpstreamError, upstreamFailureText } from '../upstream/errors.js';
 import { clientAddress, downstreamResponseHeaders, upstreamRequestHeaders } from '../upstream/headers.js';
 import { createHttp1Upstream } from '../upstream/http1-upstream.js';
+import { listenOn } from './listen.js';
 import {
   connectionsCheckingInterval,
   type ListenerProtection,
@@ -131,15 +132,7 @@ export class Http1Listener {
   }
 
   listen(): Promise<void> {
-    const { host, port } = this.options.config.listen;
-    return new Promise((resolve, reject) => {
-      const onError = (error: Error): void => reject(error);
-      this.server.once('error', onError);
-      this.server.listen(port, host, () => {
-        this.server.off('error', onError);
-        resolve();
-      });
-    });
+    return listenOn(this.server, this.options.config.listen);
   }
 
   /**
@@ -289,7 +282,8 @@ export class Http1Listener {
     startedAt: number,
   ): void {
     this.options.protection.limits.authFailureLimit.inc();
-    if (hasRequestBody(req) && !req.complete) this.closeAfter(req, res);
+    // Not kept alive: a client over its limit has no use for the connection.
+    this.closeAfter(req, res);
     res.writeHead(429, textHeaders(TOO_MANY_FAILURES_TEXT, { 'retry-after': String(retryAfterSeconds) }));
     res.end(TOO_MANY_FAILURES_TEXT);
     this.finish(req, 429, startedAt, undefined, 0, 0, undefined, 'auth_failure_limit');

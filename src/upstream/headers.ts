@@ -1,11 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 
-/**
- * Connection-specific headers (RFC 9110 §7.6.1) that never cross a proxy, plus `x-api-key` (our
- * credential, not the upstream's), `expect` (the gateway answers 100-continue itself) and
- * `x-authenticated-user` / `x-forwarded-*` (ours to set; a client must not forge them).
- */
-const DROPPED_REQUEST_HEADERS = new Set([
+/** Connection-specific request headers (RFC 9110 §7.6.1): they never cross a proxy. */
+const HOP_BY_HOP_REQUEST = [
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -15,15 +11,30 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'transfer-encoding',
   'upgrade',
   'http2-settings',
+] as const;
+
+/**
+ * Headers the gateway sets itself: `x-api-key` (our credential, not the upstream's), `host`
+ * (the upstream's), `expect` (the gateway answers 100-continue itself), `x-authenticated-user` and
+ * `x-forwarded-*` (a client must not forge them; X-Forwarded-For is appended to, not copied).
+ */
+const GATEWAY_OWNED = [
   'host',
   'expect',
   'x-api-key',
   'x-authenticated-user',
+  'x-forwarded-for',
   'x-forwarded-proto',
   'x-forwarded-host',
+] as const;
+
+/** Request headers never copied to the upstream as they came (HTTP/1.1 and HTTP/2 alike). */
+export const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
+  ...HOP_BY_HOP_REQUEST,
+  ...GATEWAY_OWNED,
 ]);
 
-const DROPPED_RESPONSE_HEADERS = new Set([
+export const DROPPED_RESPONSE_HEADERS: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -70,12 +81,12 @@ export function upstreamRequestHeaders(
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const lower = name.toLowerCase();
-    if (DROPPED_REQUEST_HEADERS.has(lower) || extraDropped?.has(lower)) continue;
     if (lower === 'x-forwarded-for') {
       forwardedFor =
         forwardedFor === undefined ? rawHeaders[i + 1]! : `${forwardedFor}, ${rawHeaders[i + 1]!}`;
       continue;
     }
+    if (DROPPED_REQUEST_HEADERS.has(lower) || extraDropped?.has(lower)) continue;
     out.push(name, rawHeaders[i + 1]!);
   }
   out.push(
