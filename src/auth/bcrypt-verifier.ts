@@ -1,14 +1,15 @@
-import { hash as digest } from 'node:crypto';
+import { hash as digest, timingSafeEqual } from 'node:crypto';
 import bcrypt from 'bcrypt';
-import { LRUCache } from 'lru-cache';
 
+/** A user's last verified password, as its SHA-256, valid until `expiresAt` (epoch ms). */
 interface VerifiedEntry {
-  readonly user: string;
   readonly hash: string;
+  readonly passwordDigest: Buffer;
+  readonly expiresAt: number;
 }
 
 export interface BcryptVerifierOptions {
-  /** Verified credentials kept, at most. */
+  /** Users whose verified password is kept, at most (one entry per user). */
   readonly cacheSize: number;
   /** How long a verification is trusted before bcrypt runs again. */
   readonly cacheTtlMs: number;
@@ -42,7 +43,12 @@ export class BcryptVerifier {
   cacheHits = 0;
   cacheMisses = 0;
   rejectedOverload = 0;
-  private readonly verified: LRUCache<string, VerifiedEntry>;
+  /**
+   * One entry per user, keyed by user name: a bcrypt hash matches one password, so a user's
+   * verified credential is that password's digest. A hit then costs what a plaintext check
+   * costs (one SHA-256, one timingSafeEqual), and the map is bounded by the configured users.
+   */
+  private readonly verified = new Map<string, VerifiedEntry>();
   private readonly inFlight = new Map<string, Promise<BcryptResult>>();
   private running = 0;
   private readonly waiting: Array<() => void> = [];
@@ -51,18 +57,20 @@ export class BcryptVerifier {
   private budgetAt = performance.now();
 
   constructor(private readonly options: BcryptVerifierOptions) {
-    this.verified = new LRUCache({ max: options.cacheSize, ttl: options.cacheTtlMs });
     this.budgetMs = options.burstMs ?? 2000;
   }
 
-  /** Synchronous answer from the cache, or null when bcrypt has to run. */
+  /** True when this exact credential was verified within the TTL; false when bcrypt has to run. */
   cached(user: string, hash: string, password: string): boolean {
-    const hit = this.verified.get(cacheKey(hash, password));
-    if (hit !== undefined && hit.user === user && hit.hash === hash) {
-      this.cacheHits++;
-      return true;
+    const entry = this.verified.get(user);
+    if (entry === undefined || entry.hash !== hash) return false;
+    if (entry.expiresAt <= Date.now()) {
+      this.verified.delete(user);
+      return false;
     }
-    return false;
+    if (!timingSafeEqual(digest('sha256', password, 'buffer'), entry.passwordDigest)) return false;
+    this.cacheHits++;
+    return true;
   }
 
   verify(user: string, hash: string, password: string): Promise<BcryptResult> {
@@ -78,7 +86,7 @@ export class BcryptVerifier {
       return Promise.resolve('overloaded');
     }
     const result = this.compare(password, hash).then((outcome): BcryptResult => {
-      if (outcome === 'match') this.verified.set(key, { user, hash });
+      if (outcome === 'match') this.remember(user, hash, password);
       return outcome;
     });
     this.inFlight.set(key, result);
@@ -88,9 +96,23 @@ export class BcryptVerifier {
 
   /** Forgets verifications whose user is gone or whose hash changed. */
   retainOnly(currentHashes: ReadonlyMap<string, string>): void {
-    for (const [key, entry] of this.verified.entries()) {
-      if (currentHashes.get(entry.user) !== entry.hash) this.verified.delete(key);
+    for (const [user, entry] of this.verified) {
+      if (currentHashes.get(user) !== entry.hash) this.verified.delete(user);
     }
+  }
+
+  private remember(user: string, hash: string, password: string): void {
+    this.verified.delete(user);
+    // Oldest first in a Map's order: beyond the bound (more users than cacheSize), drop the oldest.
+    if (this.verified.size >= this.options.cacheSize) {
+      const oldest = this.verified.keys().next();
+      if (!oldest.done) this.verified.delete(oldest.value);
+    }
+    this.verified.set(user, {
+      hash,
+      passwordDigest: digest('sha256', password, 'buffer'),
+      expiresAt: Date.now() + this.options.cacheTtlMs,
+    });
   }
 
   get size(): number {
