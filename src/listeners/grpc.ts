@@ -250,7 +250,15 @@ export class GrpcListener {
       this.finish(stream, headers, String(status), startedAt, undefined, 0, 0, outcome.reason);
       return;
     }
-    new GrpcExchange(this, stream, headers, flags, outcome.identity, startedAt).start();
+    // Forwarded on the next turn of the event loop: when a client opens a stream only to reset
+    // it at once (rapid reset, CVE-2023-44487), its RST_STREAM, read in the same chunk, is
+    // processed first, and the upstream never sees the stream. Forwarding such streams would
+    // make the gateway a rapid-reset client of the collector, whose own limit would then close
+    // the upstream session that honest calls share.
+    setImmediate(() => {
+      if (!stream.destroyed)
+        new GrpcExchange(this, stream, headers, flags, outcome.identity, startedAt).start();
+    });
   }
 
   finish(

@@ -3,6 +3,9 @@ import { constants, type Http2Session } from 'node:http2';
 /** What a client session did too much of. */
 export type Http2Abuse = 'rapid_reset' | 'ping_flood' | 'settings_flood';
 
+/** Between an abuser's GOAWAY and the end of its connection. */
+const GOAWAY_GRACE_MS = 100;
+
 export const HTTP2_ABUSES: readonly Http2Abuse[] = ['rapid_reset', 'ping_flood', 'settings_flood'];
 
 /** A token bucket: `burst` events at once, refilled at `perSecond`. */
@@ -81,8 +84,11 @@ export class Http2SessionGuard {
     if (this.closed) return;
     this.closed = true;
     this.onAbuse(abuse);
-    // destroy() with a code sends a final GOAWAY carrying it, then drops the connection and
-    // every stream on it: the client has shown it will not use them honestly.
-    this.session.destroy(undefined, constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    // GOAWAY with the reason (Node 20's destroy() would send only NO_ERROR), then drop the
+    // connection and every stream on it: the client has shown it will not use them honestly.
+    // The short delay lets the GOAWAY reach the client before the close, which, with the
+    // client's frames still arriving, turns into a TCP reset that would discard it.
+    this.session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    setTimeout(() => this.session.destroy(), GOAWAY_GRACE_MS).unref();
   }
 }

@@ -70,12 +70,18 @@ export function indexed(index: number): Buffer {
   return hpackInteger(index, 7, 0x80);
 }
 
+export const EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
+
 /** The header block of a gRPC request, plus extra fields. */
-export function requestBlock(extra: Readonly<Record<string, string>> = {}, more: Buffer[] = []): Buffer {
+export function requestBlock(
+  extra: Readonly<Record<string, string>> = {},
+  more: Buffer[] = [],
+  path = EXPORT_PATH,
+): Buffer {
   const fields: Buffer[] = [
     literal(':method', 'POST'),
     literal(':scheme', 'http'),
-    literal(':path', '/opentelemetry.proto.collector.trace.v1.TraceService/Export'),
+    literal(':path', path),
     literal(':authority', '127.0.0.1'),
     literal('content-type', 'application/grpc'),
     literal('te', 'trailers'),
@@ -143,6 +149,7 @@ export interface GoAway {
 /** One raw connection: what it sent and what the server answered, frame type by frame type. */
 export class H2Wire {
   readonly socket: Socket;
+  /** The first GOAWAY the server sent (the one carrying its reason; a final NO_ERROR may follow). */
   goaway: GoAway | null = null;
   closed = false;
   /** Streams the server answered with HEADERS. */
@@ -234,7 +241,7 @@ export class H2Wire {
         if ((flags & FLAG.ACK) !== 0) this.pingAcks++;
         break;
       case FRAME.GOAWAY:
-        this.goaway = { lastStreamId: payload.readUInt32BE(0) & 0x7fffffff, code: payload.readUInt32BE(4) };
+        this.goaway ??= { lastStreamId: payload.readUInt32BE(0) & 0x7fffffff, code: payload.readUInt32BE(4) };
         break;
       case FRAME.RST_STREAM:
         this.resets.set(streamId, payload.readUInt32BE(0));
