@@ -381,6 +381,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
   private abortUpstream: ((error?: Error) => void) | null = null;
   private resumeUpstream: (() => void) | null = null;
   private status = 0;
+  private pendingHeaders: Buffer[] | null = null;
   private bytesIn = 0;
   private bytesOut = 0;
   private done = false;
@@ -475,17 +476,28 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
     this.listener.options.metrics.upstreamLatency.observe((performance.now() - this.forwardedAt) / 1000);
     this.status = statusCode;
     this.resumeUpstream = resume;
-    try {
-      this.res.writeHead(statusCode, downstreamResponseHeaders(rawHeaders));
-    } catch {
-      this.abortUpstream?.(
-        Object.assign(new Error('invalid response headers'), { code: 'ERR_BAD_UPSTREAM_HEADERS' }),
-      );
-    }
+    // Held until the first body bytes (Node would not send them earlier anyway): an upstream
+    // that fails or hangs before sending any still gets a proper 502/504, not a cut connection.
+    this.pendingHeaders = rawHeaders;
     return true;
   }
 
+  /** Writes the held status line and headers; false when the upstream's headers are unusable. */
+  private flushHead(): boolean {
+    const raw = this.pendingHeaders;
+    if (raw === null) return true;
+    this.pendingHeaders = null;
+    try {
+      this.res.writeHead(this.status, downstreamResponseHeaders(raw));
+      return true;
+    } catch {
+      this.abortUpstream?.(badHeadersError());
+      return false;
+    }
+  }
+
   onData(chunk: Buffer): boolean {
+    if (!this.flushHead()) return false;
     this.bytesOut += chunk.length;
     if (this.res.write(chunk)) return true;
     this.res.once('drain', this.resumeUpstream ?? noop);
@@ -493,6 +505,10 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
   }
 
   onComplete(): void {
+    if (!this.flushHead()) {
+      this.settleError(badHeadersError());
+      return;
+    }
     this.res.end();
     this.complete(this.status);
   }
@@ -579,6 +595,10 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
 }
 
 const noop = (): void => undefined;
+
+function badHeadersError(): Error {
+  return Object.assign(new Error('invalid response headers'), { code: 'ERR_BAD_UPSTREAM_HEADERS' });
+}
 
 function errorLabel(error: Error): string {
   const code = (error as NodeJS.ErrnoException).code;

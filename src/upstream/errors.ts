@@ -22,7 +22,12 @@ const CONNECT_ERRORS = new Set([
   'ERR_GATEWAY_CONNECT_TIMEOUT',
 ]);
 
-const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'ERR_GATEWAY_HEADERS_TIMEOUT']);
+// A body timeout reaches classification only before the first body byte went to the client.
+const TIMEOUT_ERRORS = new Set([
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'ERR_GATEWAY_HEADERS_TIMEOUT',
+]);
 
 /**
  * Classifies an error raised before the upstream's response headers arrived: it could not be

@@ -30,7 +30,7 @@ describe('classifyUpstreamError', () => {
   });
 
   test('no response headers in time: 504 / gRPC DEADLINE_EXCEEDED (4)', () => {
-    for (const code of ['UND_ERR_HEADERS_TIMEOUT', 'ERR_GATEWAY_HEADERS_TIMEOUT']) {
+    for (const code of ['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ERR_GATEWAY_HEADERS_TIMEOUT']) {
       assert.deepEqual(classifyUpstreamError(withCode(code)), TIMEOUT, code);
     }
   });
