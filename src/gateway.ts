@@ -110,6 +110,7 @@ export class Gateway {
           limits: limits.forListener(listener.name),
           timeouts,
           tls,
+          hideUpstreamErrors: config.upstreamErrorBodies === 'hide',
         },
       };
       this.listeners.push(

@@ -124,6 +124,9 @@ export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult
   const clientBodyTimeoutMs = take('CLIENT_BODY_TIMEOUT', '60s', parseDuration);
   const clientIdleTimeoutMs = take('CLIENT_IDLE_TIMEOUT', '65s', parseDuration);
   const tls = parseTlsFiles(vars, errors);
+  const upstreamErrorBodies = take('UPSTREAM_ERROR_BODIES', 'hide', (text) =>
+    oneOf(text, ['hide', 'pass'] as const),
+  );
   const workers = take('WORKERS', 'auto', parseWorkers);
 
   checkPortClashes(listeners, admin, errors);
@@ -143,6 +146,7 @@ export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult
     clientHeaderTimeoutMs === undefined ||
     clientBodyTimeoutMs === undefined ||
     clientIdleTimeoutMs === undefined ||
+    upstreamErrorBodies === undefined ||
     workers === undefined
   ) {
     return { ok: false, errors };
@@ -166,6 +170,7 @@ export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult
     clientHeaderTimeoutMs,
     clientBodyTimeoutMs,
     clientIdleTimeoutMs,
+    upstreamErrorBodies,
     tls,
     workers,
   };

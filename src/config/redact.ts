@@ -43,6 +43,7 @@ export function redactedConfig(config: GatewayConfig): Record<string, unknown> {
     client_body_timeout_ms: config.clientBodyTimeoutMs,
     client_idle_timeout_ms: config.clientIdleTimeoutMs,
     // Paths only: the private key's content never leaves the listeners.
+    upstream_error_bodies: config.upstreamErrorBodies,
     tls: config.tls === null ? 'off' : { cert_file: config.tls.certFile, key_file: config.tls.keyFile },
   };
 }

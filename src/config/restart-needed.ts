@@ -25,6 +25,7 @@ export function settingsNeedingRestart(running: GatewayConfig, next: GatewayConf
   if (running.clientBodyTimeoutMs !== next.clientBodyTimeoutMs) changed.push('CLIENT_BODY_TIMEOUT');
   if (running.clientIdleTimeoutMs !== next.clientIdleTimeoutMs) changed.push('CLIENT_IDLE_TIMEOUT');
   // The files' content is re-read live; switching TLS on or off, or moving the files, is not.
+  if (running.upstreamErrorBodies !== next.upstreamErrorBodies) changed.push('UPSTREAM_ERROR_BODIES');
   if (running.tls?.certFile !== next.tls?.certFile) changed.push('TLS_CERT_FILE');
   if (running.tls?.keyFile !== next.tls?.keyFile) changed.push('TLS_KEY_FILE');
   if (running.workers !== next.workers) changed.push('WORKERS');
@@ -42,6 +43,7 @@ export function mergeReloadable(running: GatewayConfig, next: GatewayConfig): Ga
     clientHeaderTimeoutMs: running.clientHeaderTimeoutMs,
     clientBodyTimeoutMs: running.clientBodyTimeoutMs,
     clientIdleTimeoutMs: running.clientIdleTimeoutMs,
+    upstreamErrorBodies: running.upstreamErrorBodies,
     tls: running.tls,
     workers: running.workers,
   });

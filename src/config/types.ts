@@ -50,6 +50,12 @@ export interface GatewayConfig {
   readonly clientBodyTimeoutMs: number;
   /** An idle client connection (no request in progress) is closed after this long. */
   readonly clientIdleTimeoutMs: number;
+  /**
+   * `hide`: the body of an upstream 5xx answer (and the grpc-message of UNKNOWN, INTERNAL,
+   * DATA_LOSS) is replaced by a short text naming the upstream and the status, so internals such
+   * as stack traces never reach clients. `pass`: relayed as they are.
+   */
+  readonly upstreamErrorBodies: 'hide' | 'pass';
   /** TLS on the data ports (HTTPS, and gRPC over TLS with ALPN h2), or null for cleartext. */
   readonly tls: TlsFiles | null;
   /** Processes serving traffic: 1 runs in this process; more runs a node:cluster primary and workers. */

@@ -23,7 +23,7 @@ import { clientAddress, DROPPED_REQUEST_HEADERS, DROPPED_RESPONSE_HEADERS } from
 import { Http2SessionPool, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } from '../upstream/http2-upstream.js';
 import { Http2SessionGuard } from './http2-session-guard.js';
 import { listenOn } from './listen.js';
-import { type ListenerProtection, TOO_MANY_FAILURES_TEXT } from './protection.js';
+import { type ListenerProtection, TOO_MANY_FAILURES_TEXT, upstreamAnsweredText } from './protection.js';
 import type { TlsMaterial } from './tls-certificates.js';
 
 export interface GrpcListenerOptions {
@@ -36,6 +36,9 @@ export interface GrpcListenerOptions {
   readonly responseTimeoutMs: number;
   readonly protection: ListenerProtection;
 }
+
+/** gRPC statuses that mean the server failed (UNKNOWN, INTERNAL, DATA_LOSS). */
+const SERVER_FAULT_STATUSES = new Set(['2', '13', '15']);
 
 /** Largest header list accepted, counted as HPACK does (name + value + 32 per field). */
 const MAX_HEADER_LIST_BYTES = 16 * 1024;
@@ -406,7 +409,7 @@ class GrpcExchange {
 
     upstream.on('response', (headers, flags) => this.onResponse(headers, flags));
     upstream.on('trailers', (trailers) => {
-      this.trailers = filterResponseHeaders(trailers);
+      this.trailers = this.hideServerFault(filterResponseHeaders(trailers));
       const status = trailers['grpc-status'];
       if (status !== undefined) this.grpcStatus = String(status);
     });
@@ -456,7 +459,7 @@ class GrpcExchange {
     else this.timer?.refresh();
     try {
       stream.respond(
-        filterResponseHeaders(headers),
+        trailersOnly ? this.hideServerFault(filterResponseHeaders(headers)) : filterResponseHeaders(headers),
         trailersOnly ? { endStream: true } : { waitForTrailers: true },
       );
     } catch (error) {
@@ -495,6 +498,22 @@ class GrpcExchange {
     this.grpcStatus = String(grpcStatus);
     if (!stream.destroyed && !stream.writableEnded) stream.end();
     this.complete(error);
+  }
+
+  /**
+   * With UPSTREAM_ERROR_BODIES=hide, the grpc-message of a status that means the upstream itself
+   * failed (UNKNOWN, INTERNAL, DATA_LOSS: where stack traces and internals turn up) is replaced by
+   * a short text naming the upstream and the status. Other statuses keep their message: it tells
+   * the client what to do (RESOURCE_EXHAUSTED, UNAVAILABLE, INVALID_ARGUMENT, ...).
+   */
+  private hideServerFault(headers: OutgoingHttpHeaders): OutgoingHttpHeaders {
+    const status = String(headers['grpc-status'] ?? '');
+    if (!this.listener.options.protection.hideUpstreamErrors || !SERVER_FAULT_STATUSES.has(status))
+      return headers;
+    headers['grpc-message'] = encodeGrpcMessage(
+      upstreamAnsweredText(this.listener.upstreamName, `grpc-status ${status}`),
+    );
+    return headers;
   }
 
   private failureTrailers(grpcStatus: number, message: string): OutgoingHttpHeaders {

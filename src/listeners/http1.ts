@@ -24,6 +24,7 @@ import {
   connectionsCheckingInterval,
   type ListenerProtection,
   TOO_MANY_FAILURES_TEXT,
+  upstreamAnsweredText,
 } from './protection.js';
 import type { TlsMaterial } from './tls-certificates.js';
 
@@ -382,6 +383,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
   private resumeUpstream: (() => void) | null = null;
   private status = 0;
   private pendingHeaders: Buffer[] | null = null;
+  private hideBody = false;
   private bytesIn = 0;
   private bytesOut = 0;
   private done = false;
@@ -479,7 +481,26 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
     // Held until the first body bytes (Node would not send them earlier anyway): an upstream
     // that fails or hangs before sending any still gets a proper 502/504, not a cut connection.
     this.pendingHeaders = rawHeaders;
+    this.hideBody = statusCode >= 500 && this.listener.options.protection.hideUpstreamErrors;
     return true;
+  }
+
+  /**
+   * UPSTREAM_ERROR_BODIES=hide: an upstream's 5xx body (a stack trace, an internal path) is read
+   * and dropped; the client gets the status, any Retry-After, and a short text of ours.
+   */
+  private answerHiddenError(): void {
+    const raw = this.pendingHeaders ?? [];
+    this.pendingHeaders = null;
+    const text = upstreamAnsweredText(this.listener.upstreamName, this.status);
+    const retryAfter = rawHeaderValue(raw, 'retry-after');
+    this.res.writeHead(
+      this.status,
+      textHeaders(text, retryAfter === undefined ? {} : { 'retry-after': retryAfter }),
+    );
+    this.res.end(text);
+    this.bytesOut = Buffer.byteLength(text);
+    this.complete(this.status);
   }
 
   /** Writes the held status line and headers; false when the upstream's headers are unusable. */
@@ -497,6 +518,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
+    if (this.hideBody) return true;
     if (!this.flushHead()) return false;
     this.bytesOut += chunk.length;
     if (this.res.write(chunk)) return true;
@@ -505,6 +527,10 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
   }
 
   onComplete(): void {
+    if (this.hideBody) {
+      this.answerHiddenError();
+      return;
+    }
     if (!this.flushHead()) {
       this.settleError(badHeadersError());
       return;
@@ -595,6 +621,17 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
 }
 
 const noop = (): void => undefined;
+
+/** The value of a header in undici's raw [name, value, ...] Buffer list (first one), or undefined. */
+function rawHeaderValue(raw: readonly Buffer[], lowerName: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as Buffer;
+    if (name.length === lowerName.length && name.toString('latin1').toLowerCase() === lowerName) {
+      return (raw[i + 1] as Buffer).toString('latin1');
+    }
+  }
+  return undefined;
+}
 
 function badHeadersError(): Error {
   return Object.assign(new Error('invalid response headers'), { code: 'ERR_BAD_UPSTREAM_HEADERS' });

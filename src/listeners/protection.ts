@@ -20,6 +20,13 @@ export interface ListenerProtection {
   readonly timeouts: ClientTimeouts;
   /** Certificate and key when the data ports speak TLS, else null. */
   readonly tls: TlsMaterial | null;
+  /** Replace upstream 5xx bodies (gRPC: server-fault messages) by a short text of our own. */
+  readonly hideUpstreamErrors: boolean;
+}
+
+/** The short text that stands in for an upstream's own error answer. */
+export function upstreamAnsweredText(upstreamName: string, status: number | string): string {
+  return `upstream ${upstreamName} answered ${status}`;
 }
 
 export const TOO_MANY_FAILURES_TEXT = 'too many authentication failures; retry later';

@@ -193,6 +193,7 @@ describe('parseGatewayConfig errors', () => {
     ['CLIENT_HEADER_TIMEOUT', 'never'],
     ['CLIENT_BODY_TIMEOUT', '0'],
     ['CLIENT_IDLE_TIMEOUT', '1 minute'],
+    ['UPSTREAM_ERROR_BODIES', 'show'],
   ];
   for (const [name, value] of badValues) {
     test(`${name}=${value} gives one message naming the variable`, () => {
@@ -295,6 +296,7 @@ const VARIABLES = [
   'CLIENT_IDLE_TIMEOUT',
   'TLS_CERT_FILE',
   'TLS_KEY_FILE',
+  'UPSTREAM_ERROR_BODIES',
 ];
 
 describe('parseGatewayConfig properties', () => {
@@ -364,6 +366,8 @@ describe('parseGatewayConfig: limits, client timeouts and TLS', () => {
     assert.equal(config.clientBodyTimeoutMs, 60_000);
     assert.equal(config.clientIdleTimeoutMs, 65_000);
     assert.equal(config.tls, null);
+    assert.equal(config.upstreamErrorBodies, 'hide');
+    assert.equal(parsed({ UPSTREAM_ERROR_BODIES: ' Pass ' }).upstreamErrorBodies, 'pass');
   });
 
   test('every setting is read', () => {
