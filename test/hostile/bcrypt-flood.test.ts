@@ -142,7 +142,7 @@ describe('bcrypt flood', () => {
   test('a flood of wrong bcrypt passwords takes at most 20 % of the machine, counted in CPU ticks', async (t) => {
     const attacker = new Pool(gateway.url('http'), {
       connections: 64,
-      connect: { localAddress: '127.0.0.9' },
+      localAddress: '127.0.0.9',
     });
     const pid = gatewayPid(gateway);
     const missesBefore = await metricSum(gateway, 'gateway_bcrypt_cache_misses_total');
@@ -176,11 +176,11 @@ describe('bcrypt flood', () => {
   test(`during the flood, ${HONEST_REQUESTS} honest API-key requests all succeed`, async (t) => {
     const honest = new Pool(gateway.url('http'), {
       connections: HONEST_CONCURRENCY,
-      connect: { localAddress: '127.0.0.8' },
+      localAddress: '127.0.0.8',
     });
     const attacker = new Pool(gateway.url('http'), {
       connections: 64,
-      connect: { localAddress: '127.0.0.9' },
+      localAddress: '127.0.0.9',
     });
     const flood = startFlood(attacker);
     try {
