@@ -10,6 +10,7 @@ import {
   type OutgoingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { AuthState } from '../auth/auth-state.js';
 import type { AuthFailureReason, AuthOutcome } from '../auth/credential-store.js';
@@ -113,7 +114,7 @@ export class GrpcListener {
     );
     this.server.on('session', (session: Http2Session) => this.onSession(session));
     this.server.on('sessionError', () => undefined);
-    if (tls !== null) this.server.on('tlsClientError', () => undefined);
+    if (tls !== null) this.server.on('tlsClientError', (_error: Error, socket: Socket) => socket.destroy());
   }
 
   private onSession(session: Http2Session): void {

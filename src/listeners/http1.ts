@@ -106,9 +106,11 @@ export class Http1Listener {
     if (tls !== null) {
       // Failed handshakes (a load balancer's TCP check, a client that does not trust the
       // certificate, a scanner) are the client's problem, not an error of the gateway.
-      this.server.on('tlsClientError', (error: NodeJS.ErrnoException) =>
-        options.logger.debug({ listener: options.config.name, code: error.code }, 'TLS handshake failed'),
-      );
+      // With a listener, closing the socket is the listener's job (handshake timeouts included).
+      this.server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+        socket.destroy();
+        options.logger.debug({ listener: options.config.name, code: error.code }, 'TLS handshake failed');
+      });
     }
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) =>
       this.handle(req, res, true),

@@ -261,6 +261,37 @@ describe('TLS on the data ports', () => {
   });
 });
 
+describe('slow TLS handshakes', () => {
+  test('a handshake that never starts, or stops half-way, is cut after CLIENT_HEADER_TIMEOUT on every port', async () => {
+    const slow = await startGatewayFor(
+      { http: upstream.url, grpc: receiver.grpcUrl },
+      {
+        ENVOY_API_KEYS: KEY,
+        TLS_CERT_FILE: certPath(),
+        TLS_KEY_FILE: keyPath(),
+        CLIENT_HEADER_TIMEOUT: '1s',
+      },
+    );
+    try {
+      // Nothing at all, and the first bytes of a TLS record header (a ClientHello that never comes).
+      const attempts = [slow.ports.http, slow.ports.grpc].flatMap((port) => [
+        { port, bytes: '' },
+        { port, bytes: '\x16\x03\x01\x02\x00' },
+      ]);
+      for (const { port, bytes } of attempts) {
+        const startedAt = Date.now();
+        const answer = await rawExchange(port, Buffer.from(bytes, 'latin1'), { waitMs: 6000 });
+        const took = Date.now() - startedAt;
+        assert.ok(answer.closed, `port ${port}: a stalled handshake was kept open`);
+        assert.ok(took >= 900, `port ${port}: cut after ${took} ms, before the timeout`);
+      }
+      assert.equal((await httpsGet(slow.ports.http, '/', { 'x-api-key': KEY }, first.cert)).status, 200);
+    } finally {
+      await slow.stop();
+    }
+  });
+});
+
 describe('TLS configuration errors at start', () => {
   async function startFailure(env: Record<string, string>): Promise<string> {
     const failing = await startGateway({
