@@ -4,9 +4,9 @@ import { runWorker } from './cluster/worker.js';
 import type { EnvVars } from './config/env-source.js';
 import { type LoadResult, loadGatewayConfig } from './config/load.js';
 import { ConfigReloader } from './config/reloader.js';
-import type { GatewayConfig, TlsFiles } from './config/types.js';
+import type { GatewayConfig } from './config/types.js';
 import { Gateway } from './gateway.js';
-import { loadTlsMaterial } from './listeners/tls-certificates.js';
+import { tlsFilesProblem } from './listeners/tls-certificates.js';
 import { createLogger, type Logger } from './observability/logger.js';
 
 export interface ServeOptions {
@@ -32,7 +32,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const { config } = loaded;
   // Checked before any process is forked: a worker that cannot load them would die and be
   // replaced forever.
-  const tlsError = config.tls === null || cluster.isWorker ? null : tlsProblem(config.tls);
+  const tlsError = config.tls === null || cluster.isWorker ? null : tlsFilesProblem(config.tls);
   if (tlsError !== null) {
     process.stderr.write(`edge-gateway: configuration error: ${tlsError}\n`);
     process.exitCode = EXIT_BAD_CONFIG;
@@ -154,10 +154,4 @@ function fatal(logger: Logger, error: unknown): never {
   logger.fatal({ code }, `cannot start: ${message}`);
   logger.flush();
   process.exit(1);
-}
-
-/** What is wrong with the TLS certificate and key files, or null when they are usable. */
-function tlsProblem(files: TlsFiles): string | null {
-  const loaded = loadTlsMaterial(files);
-  return loaded.ok ? null : loaded.error;
 }

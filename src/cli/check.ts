@@ -5,6 +5,7 @@ import { envFilePath } from '../config/env-source.js';
 import { loadGatewayConfig } from '../config/load.js';
 import { formatAddress, redactedConfig } from '../config/redact.js';
 import { type GatewayConfig, PLACEHOLDER_API_KEY } from '../config/types.js';
+import { tlsFilesProblem } from '../listeners/tls-certificates.js';
 import { EXIT_BAD_CONFIG } from '../serve.js';
 import { ENV_FILE_FLAGS, ENV_FILE_HELP } from './env-file-option.js';
 
@@ -134,6 +135,13 @@ function runCheck(options: CheckOptions): void {
     return;
   }
   const { config } = loaded;
+  // serve refuses unusable certificate files before it starts; so does check.
+  const tlsError = config.tls === null ? null : tlsFilesProblem(config.tls);
+  if (tlsError !== null) {
+    process.stderr.write(`edge-gateway check: configuration is INVALID (1 error)\n  error: ${tlsError}\n`);
+    process.exitCode = EXIT_BAD_CONFIG;
+    return;
+  }
   if (options.json === true) {
     process.stdout.write(`${JSON.stringify(redactedConfig(config), null, 2)}\n`);
     return;

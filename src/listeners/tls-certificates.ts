@@ -73,6 +73,12 @@ function fingerprintOf(cert: Buffer | string, key: Buffer | string): string {
   return createHash('sha256').update(cert).update('\0').update(key).digest('base64');
 }
 
+/** What is wrong with the TLS certificate and key files, or null when they are usable. */
+export function tlsFilesProblem(files: TlsFiles): string | null {
+  const loaded = loadTlsMaterial(files);
+  return loaded.ok ? null : loaded.error;
+}
+
 export interface TlsReloaderOptions {
   readonly files: TlsFiles;
   readonly initial: TlsMaterial;

@@ -95,6 +95,18 @@ describe('edge-gateway check', () => {
     assert.match(result.stderr, /configuration is INVALID \(8 errors; env file .*invalid\.env, found\)/);
   });
 
+  test('unusable TLS files are an error, as serve finds them: exit 2 naming the file', () => {
+    const missing = join(files.dir, 'no-such-cert.pem');
+    const envFile = files.envFile('tls.env', [
+      `TLS_CERT_FILE=${missing}`,
+      `TLS_KEY_FILE=${join(files.dir, 'no-such-key.pem')}`,
+    ]);
+    const result = runCli(['check', '--env-file', envFile]);
+    assert.equal(result.status, 2, result.stdout);
+    assert.match(result.stderr, /configuration is INVALID/);
+    assert.ok(result.stderr.includes('no-such-'), result.stderr);
+  });
+
   test('basic-auth without any user is an error', () => {
     const envFile = files.envFile('no-users.env', ['ENVOY_AUTH_METHOD=basic-auth']);
     const result = runCli(['check', '--env-file', envFile]);
