@@ -331,8 +331,25 @@ function respondTrailersOnly(
   };
   if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
   stream.respond(headers, { endStream: true });
-  // Whatever the client still sends is not wanted: stop reading it.
-  if (!stream.readableEnded) stream.close(constants.NGHTTP2_NO_ERROR);
+  if (!stream.readableEnded) discardRestOfRequest(stream);
+}
+
+/** How long a client may go on sending a request that was already answered. */
+const UNWANTED_BODY_GRACE_MS = 1000;
+
+/**
+ * The client may still be sending the request this stream already answered. A reset right away
+ * (RST_STREAM NO_ERROR) is allowed, but some clients (curl 7.88) then report the call as failed
+ * when the reset overtakes their own END_STREAM; so the rest is read and dropped, and the stream
+ * is reset only if the client is still sending after a short grace period.
+ */
+function discardRestOfRequest(stream: ServerHttp2Stream): void {
+  stream.resume();
+  const timer = setTimeout(() => {
+    if (!stream.destroyed && !stream.closed) stream.close(constants.NGHTTP2_NO_ERROR);
+  }, UNWANTED_BODY_GRACE_MS);
+  timer.unref();
+  stream.once('close', () => clearTimeout(timer));
 }
 
 function forwardedRequestHeaders(
