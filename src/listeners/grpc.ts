@@ -21,7 +21,12 @@ import type { Logger } from '../observability/logger.js';
 import type { ListenerMetrics } from '../observability/metrics.js';
 import { classifyUpstreamError, upstreamFailureText } from '../upstream/errors.js';
 import { clientAddress, DROPPED_REQUEST_HEADERS, DROPPED_RESPONSE_HEADERS } from '../upstream/headers.js';
-import { Http2SessionPool, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } from '../upstream/http2-upstream.js';
+import {
+  Http2SessionPool,
+  NGHTTP2_CANCEL,
+  NGHTTP2_INTERNAL_ERROR,
+  NGHTTP2_NO_ERROR,
+} from '../upstream/http2-upstream.js';
 import { Http2SessionGuard } from './http2-session-guard.js';
 import { listenOn } from './listen.js';
 import { type ListenerProtection, TOO_MANY_FAILURES_TEXT, upstreamAnsweredText } from './protection.js';
@@ -346,7 +351,7 @@ const UNWANTED_BODY_GRACE_MS = 1000;
 function discardRestOfRequest(stream: ServerHttp2Stream): void {
   stream.resume();
   const timer = setTimeout(() => {
-    if (!stream.destroyed && !stream.closed) stream.close(constants.NGHTTP2_NO_ERROR);
+    if (!stream.destroyed && !stream.closed) stream.close(NGHTTP2_NO_ERROR);
   }, UNWANTED_BODY_GRACE_MS);
   timer.unref();
   stream.once('close', () => clearTimeout(timer));

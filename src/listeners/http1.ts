@@ -59,15 +59,14 @@ function textHeaders(text: string, extra: Readonly<Record<string, string>> = {})
 export class Http1Listener {
   readonly server: Server;
   readonly pool: Pool;
+  /** `host:port` of the upstream: its Host header, and how answers and logs name it. */
   readonly upstreamName: string;
-  readonly upstreamHost: string;
   readonly proto: 'http' | 'https';
   private readonly sockets = new Set<Socket>();
   /** Connections whose current answer is their last: requests pipelined behind it are not served. */
   private readonly closing = new WeakSet<Socket>();
 
   constructor(readonly options: Http1ListenerOptions) {
-    this.upstreamHost = options.config.upstream.host;
     this.upstreamName = options.config.upstream.host;
     this.pool = createHttp1Upstream(options.config.upstream, {
       connectTimeoutMs: options.connectTimeoutMs,
@@ -418,7 +417,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
           proto: listener.proto,
           originalHost: req.headers.host,
           identity: this.identity,
-          upstreamHost: listener.upstreamHost,
+          upstreamHost: listener.upstreamName,
         }),
         body: withBody ? req : null,
         // A proxy must not replay a request on its own; a failed exchange is the client's to retry.

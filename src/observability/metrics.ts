@@ -38,7 +38,7 @@ export class ListenerMetrics {
     ) as unknown as Record<AuthFailureReason, CounterChild>;
   }
 
-  /** Counts a finished request; `code` is the HTTP status, or `grpc-<n>` style values never appear here. */
+  /** Counts a finished request: `code` is the HTTP status; on 4317 `grpcStatus` is the call's gRPC status. */
   request(code: number, grpcStatus?: string): void {
     const key = grpcStatus === undefined ? String(code) : `${code}/${grpcStatus}`;
     let child = this.byStatus.get(key);

@@ -24,8 +24,3 @@ export function createHttp1Upstream(origin: URL, options: Http1UpstreamOptions):
     strictContentLength: true,
   });
 }
-
-/** `host:port` as the upstream expects in its Host header. */
-export function upstreamAuthority(origin: URL): string {
-  return origin.host;
-}
