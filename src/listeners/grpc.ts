@@ -209,7 +209,7 @@ export class GrpcListener {
     const retryAfter = this.options.protection.limiter.retryAfterSeconds(client);
     if (retryAfter > 0) {
       this.options.protection.limits.authFailureLimit.inc();
-      respondTrailersOnly(stream, GRPC_RESOURCE_EXHAUSTED, TOO_MANY_FAILURES_TEXT, retryAfter);
+      answerWhenRequestEnds(stream, GRPC_RESOURCE_EXHAUSTED, TOO_MANY_FAILURES_TEXT, retryAfter);
       // The connection is not worth keeping for a client over its limit (nor a cheap pipe for
       // more guesses): GOAWAY once this answer is out, as the HTTP/1.1 ports close after 429.
       if (session !== undefined && !session.closed) session.close();
@@ -255,7 +255,7 @@ export class GrpcListener {
         status === GRPC_UNAVAILABLE
           ? 'authentication temporarily overloaded'
           : this.options.auth.current.grpcMessage;
-      respondTrailersOnly(stream, status, message);
+      answerWhenRequestEnds(stream, status, message);
       this.finish(stream, headers, String(status), startedAt, undefined, 0, 0, outcome.reason);
       return;
     }
@@ -336,25 +336,46 @@ function respondTrailersOnly(
   };
   if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
   stream.respond(headers, { endStream: true });
-  if (!stream.readableEnded) discardRestOfRequest(stream);
+  // Still sending after the grace period (see answerWhenRequestEnds): nothing more is read.
+  if (!stream.readableEnded) stream.close(NGHTTP2_NO_ERROR);
 }
 
-/** How long a client may go on sending a request that was already answered. */
+/** How long a client may go on sending a request that was already answered (or refused). */
 const UNWANTED_BODY_GRACE_MS = 1000;
 
 /**
- * The client may still be sending the request this stream already answered. A reset right away
- * (RST_STREAM NO_ERROR) is allowed, but some clients (curl 7.88) then report the call as failed
- * when the reset overtakes their own END_STREAM; so the rest is read and dropped, and the stream
- * is reset only if the client is still sending after a short grace period.
+ * Answers a call without forwarding it (refused, or its upstream failed) once the client has
+ * finished sending it, reading and dropping its body, or after UNWANTED_BODY_GRACE_MS, whichever
+ * comes first; in the second case the stream is reset (RST_STREAM NO_ERROR) right after the answer. Answering first and resetting is allowed by
+ * RFC 9113 8.1, but curl 7.88 either reports the call as failed when the reset overtakes its own
+ * END_STREAM, or, without a reset, waits forever for a stream that the answer already ended.
+ * A unary gRPC client (every OTLP exporter) half-closes at once, so the answer is not delayed.
  */
-function discardRestOfRequest(stream: ServerHttp2Stream): void {
+function answerWhenRequestEnds(
+  stream: ServerHttp2Stream,
+  grpcStatus: number,
+  message: string,
+  retryAfterSeconds?: number,
+): void {
+  if (stream.readableEnded) {
+    respondTrailersOnly(stream, grpcStatus, message, retryAfterSeconds);
+    return;
+  }
+  let settled = false;
+  const settle = (): void => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    if (stream.destroyed || stream.closed) return;
+    respondTrailersOnly(stream, grpcStatus, message, retryAfterSeconds);
+  };
+  const timer = setTimeout(settle, UNWANTED_BODY_GRACE_MS);
+  stream.once('end', settle);
+  stream.once('close', () => {
+    settled = true;
+    clearTimeout(timer);
+  });
   stream.resume();
-  const timer = setTimeout(() => {
-    if (!stream.destroyed && !stream.closed) stream.close(NGHTTP2_NO_ERROR);
-  }, UNWANTED_BODY_GRACE_MS);
-  timer.unref();
-  stream.once('close', () => clearTimeout(timer));
 }
 
 function forwardedRequestHeaders(
@@ -458,16 +479,20 @@ class GrpcExchange {
     });
     stream.on('close', () => this.onClientClose());
     if (!endStream) {
-      stream.on('data', (chunk: Buffer) => {
-        this.bytesIn += chunk.length;
-        if (!upstream.write(chunk)) {
-          stream.pause();
-          upstream.once('drain', () => stream.resume());
-        }
-      });
+      stream.on('data', this.forwardRequestData);
       stream.on('end', () => upstream.end());
     }
   }
+
+  private readonly forwardRequestData = (chunk: Buffer): void => {
+    const upstream = this.upstream;
+    if (upstream === null) return;
+    this.bytesIn += chunk.length;
+    if (!upstream.write(chunk)) {
+      this.stream.pause();
+      upstream.once('drain', () => this.stream.resume());
+    }
+  };
 
   private onResponse(headers: IncomingHttpHeaders, flags: number): void {
     const { stream } = this;
@@ -590,7 +615,9 @@ class GrpcExchange {
 
   private answer(grpcStatus: number, message: string, error: string): void {
     this.grpcStatus = String(grpcStatus);
-    if (!this.stream.destroyed) respondTrailersOnly(this.stream, grpcStatus, message);
+    // Nothing more goes upstream; the rest of the request is read and dropped.
+    this.stream.off('data', this.forwardRequestData);
+    if (!this.stream.destroyed) answerWhenRequestEnds(this.stream, grpcStatus, message);
     this.complete(error);
   }
 

@@ -1,11 +1,18 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
+import { emptyGrpcMessage, H2Wire, headersFrame, requestBlock } from '../hostile/h2-wire.js';
+import { eventually } from '../hostile/support.js';
 import type { RunningGateway } from '../support/gateway.js';
 import { exportSpans } from '../support/otel-client.js';
 import { encodeTraceRequest } from '../support/otlp-codec.js';
 import { type OtlpReceiver, startOtlpReceiver, TRACE_EXPORT_PATH } from '../support/otlp-receiver.js';
 import { basic, establishedConnectionsTo, metricValue, startGatewayFor } from './fixtures.js';
+
+const run = promisify(execFile);
 
 const KEY = 'grpc-suite-key-1';
 const USER = 'grpc-user';
@@ -179,6 +186,65 @@ describe('OTLP/gRPC listener (4317)', () => {
       assert.ok(flags & http2.constants.NGHTTP2_FLAG_END_STREAM, 'trailers-only: END_STREAM on the headers');
     } finally {
       session.close();
+    }
+  });
+
+  test('a refused call is answered once its body has arrived; a client still sending after 1 s is then reset', async () => {
+    const wire = await new H2Wire(gateway.ports.grpc).open();
+    try {
+      // Stream 1: headers, then (300 ms later) the body with END_STREAM. The answer waits for the
+      // body, so a client never sees its request answered while still sending it (curl 7.88
+      // hangs or fails then).
+      wire.write(headersFrame(1, requestBlock({ 'x-api-key': 'wrong' }), false));
+      await delay(300);
+      assert.equal(wire.answered.has(1), false, 'not answered while the body is still coming');
+      wire.write(emptyGrpcMessage(1));
+      await eventually(
+        () => wire.answered.has(1),
+        5000,
+        () => 'stream 1 was not answered',
+      );
+      // Stream 3: headers and no end. After the 1 s grace period: the answer, then RST NO_ERROR.
+      wire.write(headersFrame(3, requestBlock({ 'x-api-key': 'wrong' }), false));
+      await eventually(
+        () => wire.resets.has(3),
+        5000,
+        () => 'stream 3 was not reset',
+      );
+      assert.ok(wire.answered.has(3), 'answered before the reset');
+      assert.equal(wire.resets.get(3), 0, 'RST_STREAM NO_ERROR');
+      assert.equal(wire.resets.has(1), false, 'a completed request is not reset');
+      assert.equal(wire.goaway, null, 'the connection stays usable');
+      assert.equal(receiver.requests.grpc, 0);
+    } finally {
+      wire.destroy();
+    }
+  });
+
+  test('curl sending a body gets every refusal and every upstream failure as a completed call', async () => {
+    // CI caught curl 7.88 hanging (exit 28) or failing (exit 92) on about 1 call in 10 when the
+    // answer overtook its upload. 40 calls of each kind: a race that frequent cannot hide.
+    // Its own gateway: 40 refusals from 127.0.0.1 would trip the suite gateway's failure limit.
+    const deadGateway = await startGatewayFor(
+      { grpc: 'http://127.0.0.1:1' },
+      { ENVOY_API_KEYS: KEY, AUTH_FAILURE_LIMIT: '1000' },
+    );
+    try {
+      const url = `${deadGateway.url('grpc')}${TRACE_EXPORT_PATH}`;
+      for (const [key, status] of [
+        ['wrong', '16'],
+        [KEY, '14'],
+      ] as const) {
+        for (let i = 0; i < 40; i++) {
+          const { stdout } = await run('bash', [
+            '-c',
+            `printf '\\0\\0\\0\\0\\0' | curl -sS -i --http2-prior-knowledge -H 'content-type: application/grpc' -H 'te: trailers' -H 'X-API-Key: ${key}' --data-binary @- --max-time 10 '${url}'`,
+          ]);
+          assert.match(stdout, new RegExp(`grpc-status: ${status}\\r\\n`), `call ${i}: ${stdout}`);
+        }
+      }
+    } finally {
+      await deadGateway.stop();
     }
   });
 

@@ -224,14 +224,16 @@ describe('HTTP/2 abuse', () => {
       await wire.waitClosed(3000);
       return wire;
     });
-    assert.ok(result.closed);
-    assert.equal(result.goaway?.code, NGHTTP2_ENHANCE_YOUR_CALM);
-    assert.ok(result.pingAcks < 10_000);
-    assert.deepEqual([...new Set(statuses)], ['0']);
+    const seen = `closed ${result.closed}, GOAWAY ${JSON.stringify(result.goaway)}, ${result.pingAcks} PING ACKs, honest statuses ${JSON.stringify(statuses)}`;
+    assert.ok(result.closed, `the flooding session was not closed: ${seen}`);
+    assert.equal(result.goaway?.code, NGHTTP2_ENHANCE_YOUR_CALM, seen);
+    assert.ok(result.pingAcks < 10_000, seen);
+    assert.deepEqual([...new Set(statuses)], ['0'], seen);
     assert.equal(
       (await metricSum(gateway, 'gateway_http2_abuse_limit_reached_total', { abuse: 'ping_flood' })) -
         counted,
       1,
+      seen,
     );
   });
 
