@@ -209,21 +209,29 @@ export class GrpcListener {
     const retryAfter = this.options.protection.limiter.retryAfterSeconds(client);
     if (retryAfter > 0) {
       this.options.protection.limits.authFailureLimit.inc();
-      answerWhenRequestEnds(stream, GRPC_RESOURCE_EXHAUSTED, TOO_MANY_FAILURES_TEXT, retryAfter);
+      answerWhenRequestEnds(
+        stream,
+        {
+          grpcStatus: GRPC_RESOURCE_EXHAUSTED,
+          message: TOO_MANY_FAILURES_TEXT,
+          retryAfterSeconds: retryAfter,
+        },
+        () =>
+          this.finish(
+            stream,
+            headers,
+            String(GRPC_RESOURCE_EXHAUSTED),
+            startedAt,
+            undefined,
+            0,
+            0,
+            undefined,
+            'auth_failure_limit',
+          ),
+      );
       // The connection is not worth keeping for a client over its limit (nor a cheap pipe for
       // more guesses): GOAWAY once this answer is out, as the HTTP/1.1 ports close after 429.
       if (session !== undefined && !session.closed) session.close();
-      this.finish(
-        stream,
-        headers,
-        String(GRPC_RESOURCE_EXHAUSTED),
-        startedAt,
-        undefined,
-        0,
-        0,
-        undefined,
-        'auth_failure_limit',
-      );
       return;
     }
     const credentials = this.options.auth.current;
@@ -255,8 +263,9 @@ export class GrpcListener {
         status === GRPC_UNAVAILABLE
           ? 'authentication temporarily overloaded'
           : this.options.auth.current.grpcMessage;
-      answerWhenRequestEnds(stream, status, message);
-      this.finish(stream, headers, String(status), startedAt, undefined, 0, 0, outcome.reason);
+      answerWhenRequestEnds(stream, { grpcStatus: status, message }, () =>
+        this.finish(stream, headers, String(status), startedAt, undefined, 0, 0, outcome.reason),
+      );
       return;
     }
     // Forwarded on the next turn of the event loop: when a client opens a stream only to reset
@@ -353,28 +362,27 @@ const UNWANTED_BODY_GRACE_MS = 1000;
  */
 function answerWhenRequestEnds(
   stream: ServerHttp2Stream,
-  grpcStatus: number,
-  message: string,
-  retryAfterSeconds?: number,
+  answer: { grpcStatus: number; message: string; retryAfterSeconds?: number },
+  then: () => void,
 ): void {
-  if (stream.readableEnded) {
-    respondTrailersOnly(stream, grpcStatus, message, retryAfterSeconds);
-    return;
-  }
   let settled = false;
+  let timer: NodeJS.Timeout | undefined;
   const settle = (): void => {
     if (settled) return;
     settled = true;
     clearTimeout(timer);
-    if (stream.destroyed || stream.closed) return;
-    respondTrailersOnly(stream, grpcStatus, message, retryAfterSeconds);
+    if (!stream.destroyed && !stream.closed)
+      respondTrailersOnly(stream, answer.grpcStatus, answer.message, answer.retryAfterSeconds);
+    then();
   };
-  const timer = setTimeout(settle, UNWANTED_BODY_GRACE_MS);
+  if (stream.readableEnded) {
+    settle();
+    return;
+  }
+  timer = setTimeout(settle, UNWANTED_BODY_GRACE_MS);
   stream.once('end', settle);
-  stream.once('close', () => {
-    settled = true;
-    clearTimeout(timer);
-  });
+  // Reset by the client meanwhile: nothing to answer, but the call still ends (and is logged).
+  stream.once('close', settle);
   stream.resume();
 }
 
@@ -421,6 +429,8 @@ class GrpcExchange {
   private bytesIn = 0;
   private bytesOut = 0;
   private timer: NodeJS.Timeout | null = null;
+  /** The call's outcome is decided (an answer may still wait for the end of the request). */
+  private settled = false;
   private done = false;
   private forwardedAt = 0;
 
@@ -497,7 +507,7 @@ class GrpcExchange {
   private onResponse(headers: IncomingHttpHeaders, flags: number): void {
     const { stream } = this;
     this.listener.options.metrics.upstreamLatency.observe((performance.now() - this.forwardedAt) / 1000);
-    if (stream.destroyed) return;
+    if (stream.destroyed || this.settled) return;
     const trailersOnly = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
     if (trailersOnly && headers['grpc-status'] !== undefined)
       this.grpcStatus = String(headers['grpc-status']);
@@ -518,7 +528,7 @@ class GrpcExchange {
 
   private onTimeout(): void {
     this.timer = null;
-    if (this.done) return;
+    if (this.settled) return;
     this.listener.options.metrics.upstreamErrors.timeout.inc();
     const text = `upstream ${this.listener.upstreamName} did not answer in time`;
     if (this.stream.headersSent) this.failAfterResponse(GRPC_DEADLINE_EXCEEDED, text, 'timeout');
@@ -527,7 +537,7 @@ class GrpcExchange {
   }
 
   private onUpstreamError(error: Error): void {
-    if (this.done) return;
+    if (this.settled) return;
     if (!this.stream.headersSent) {
       this.failBeforeResponse(error);
       return;
@@ -578,7 +588,7 @@ class GrpcExchange {
   private onUpstreamClose(): void {
     this.clearTimer();
     const { stream } = this;
-    if (this.done) return;
+    if (this.settled) return;
     if (!stream.headersSent) {
       // Closed (RST_STREAM) before any answer.
       this.failBeforeResponse(
@@ -604,6 +614,7 @@ class GrpcExchange {
   }
 
   private failBeforeResponse(error: unknown): void {
+    if (this.settled) return;
     const failure = classifyUpstreamError(error);
     this.listener.options.metrics.upstreamErrors[failure.kind].inc();
     this.answer(
@@ -614,16 +625,19 @@ class GrpcExchange {
   }
 
   private answer(grpcStatus: number, message: string, error: string): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.clearTimer();
     this.grpcStatus = String(grpcStatus);
     // Nothing more goes upstream; the rest of the request is read and dropped.
     this.stream.off('data', this.forwardRequestData);
-    if (!this.stream.destroyed) answerWhenRequestEnds(this.stream, grpcStatus, message);
-    this.complete(error);
+    answerWhenRequestEnds(this.stream, { grpcStatus, message }, () => this.complete(error));
   }
 
   private complete(error?: string): void {
     if (this.done) return;
     this.done = true;
+    this.settled = true;
     this.clearTimer();
     const { listener } = this;
     listener.options.metrics.inFlight.dec();
