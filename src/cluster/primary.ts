@@ -93,6 +93,13 @@ export class ClusterPrimary {
       this.send(worker, { type: 'edge-gateway:apply', vars: this.vars });
     });
     cluster.on('exit', (worker, code, signal) => this.onExit(worker, code, signal));
+    // A message to a worker that has just died (a metrics scrape, a reload) fails with EPIPE on
+    // the worker object; unhandled, that error would end the primary and every other worker.
+    cluster.on('fork', (worker) =>
+      worker.on('error', (error: NodeJS.ErrnoException) =>
+        logger.debug({ worker: worker.id, code: error.code }, 'message to a worker failed'),
+      ),
+    );
     const allReady = new Promise<void>((resolve, reject) => {
       const check = (): void => {
         if (this.ready.size === workers) {

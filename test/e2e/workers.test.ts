@@ -96,17 +96,41 @@ describe('WORKERS=2: a node:cluster primary and two workers sharing the sockets'
     assert.deepEqual(new Set(await statuses('workers-key-1', 20)), new Set([401]));
   });
 
-  test('a crashed worker is replaced and traffic goes on', async () => {
-    const [victim] = childPids(gateway.child.pid!);
-    process.kill(victim!, 'SIGKILL');
-    await until(
-      'a replacement worker',
-      async () =>
-        (await metricValue(gateway, 'gateway_worker_restarts_total')) === 1 &&
-        (await metricValue(gateway, 'gateway_workers')) === 2,
-    );
+  test('a crashed worker is replaced and traffic goes on, even while /metrics is scraped', async () => {
+    // Scrapes in a loop while the worker dies: the primary asks every worker for its metrics over
+    // IPC, and a write to the dead worker's channel (EPIPE) once took the whole primary down.
+    let scraping = true;
+    const scrapes = Array.from({ length: 16 }, async () => {
+      while (scraping) {
+        await fetch(`${gateway.url('admin')}/metrics`)
+          .then((response) => response.arrayBuffer())
+          .catch(() => undefined);
+      }
+    });
+    const sleep = (ms: number): Promise<unknown> => new Promise((resolve) => setTimeout(resolve, ms));
+    const victims: number[] = [];
+    try {
+      // Three deaths: the window in which the primary still writes to a dead worker is short.
+      for (let death = 1; death <= 3; death++) {
+        const [victim] = childPids(gateway.child.pid!);
+        victims.push(victim!);
+        await sleep(200);
+        process.kill(victim!, 'SIGKILL');
+        await sleep(300);
+        assert.equal(gateway.child.exitCode, null, `the primary is still running after death ${death}`);
+        await until(
+          `replacement worker ${death}`,
+          async () =>
+            (await metricValue(gateway, 'gateway_worker_restarts_total')) === death &&
+            (await metricValue(gateway, 'gateway_workers')) === 2,
+        );
+      }
+    } finally {
+      scraping = false;
+      await Promise.all(scrapes);
+    }
     assert.equal(childPids(gateway.child.pid!).length, 2);
-    assert.ok(!childPids(gateway.child.pid!).includes(victim!));
+    assert.ok(!childPids(gateway.child.pid!).some((pid) => victims.includes(pid)));
     // The replacement runs the configuration in force, not the file it started from alone.
     assert.deepEqual(new Set(await statuses('workers-key-2', 20)), new Set([200]));
   });
