@@ -349,6 +349,13 @@ function respondTrailersOnly(
   if (!stream.readableEnded) stream.close(NGHTTP2_NO_ERROR);
 }
 
+/**
+ * Bytes one leg of a call may have waiting to be written before the other leg is paused. A
+ * stream's own highWaterMark (16 KiB) is exactly one DATA frame: pausing at it costs a pause,
+ * a write completion and a resume for every frame of a 190 KB export.
+ */
+const WRITE_BUFFER_LIMIT = 256 * 1024;
+
 /** How long a client may go on sending a request that was already answered (or refused). */
 const UNWANTED_BODY_GRACE_MS = 1000;
 
@@ -470,7 +477,8 @@ class GrpcExchange {
     upstream.on('data', (chunk: Buffer) => {
       this.bytesOut += chunk.length;
       this.timer?.refresh();
-      if (!stream.write(chunk)) {
+      stream.write(chunk);
+      if (stream.writableLength > WRITE_BUFFER_LIMIT) {
         upstream.pause();
         stream.once('drain', () => upstream.resume());
       }
@@ -494,11 +502,24 @@ class GrpcExchange {
     }
   }
 
+  private upstreamCorked = false;
+  private readonly uncorkUpstream = (): void => {
+    this.upstreamCorked = false;
+    this.upstream?.uncork();
+  };
+
   private readonly forwardRequestData = (chunk: Buffer): void => {
     const upstream = this.upstream;
     if (upstream === null) return;
     this.bytesIn += chunk.length;
-    if (!upstream.write(chunk)) {
+    // DATA frames read from one socket read arrive back to back: one writev for all of them.
+    if (!this.upstreamCorked) {
+      this.upstreamCorked = true;
+      upstream.cork();
+      process.nextTick(this.uncorkUpstream);
+    }
+    upstream.write(chunk);
+    if (upstream.writableLength > WRITE_BUFFER_LIMIT) {
       this.stream.pause();
       upstream.once('drain', () => this.stream.resume());
     }

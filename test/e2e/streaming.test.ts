@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer, request } from 'node:http';
+import {
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  connect as connectHttp2,
+  createServer as createHttp2Server,
+  type Http2Server,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import type { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { RunningGateway } from '../support/gateway.js';
 import { startGatewayFor } from './fixtures.js';
@@ -10,6 +19,22 @@ const MiB = 1024 * 1024;
 const UPLOAD_BYTES = 1024 * MiB;
 const DOWNLOAD_BYTES = 512 * MiB;
 const CHUNK = Buffer.alloc(MiB, 'x');
+
+/** Writes `total` bytes to `sink` as fast as it takes them (respecting backpressure), then ends it. */
+function pump(sink: Writable, total: number): void {
+  let sent = 0;
+  const next = (): void => {
+    while (sent < total) {
+      sent += CHUNK.length;
+      if (!sink.write(CHUNK)) {
+        sink.once('drain', next);
+        return;
+      }
+    }
+    sink.end();
+  };
+  next();
+}
 
 /** Peak resident memory of a process (VmHWM), in bytes, from the kernel. */
 function peakRss(pid: number): number {
@@ -40,18 +65,7 @@ function startByteServer(): Promise<{ url: string; received: () => number; close
       'content-type': 'application/octet-stream',
       'content-length': String(DOWNLOAD_BYTES),
     });
-    let sent = 0;
-    const pump = (): void => {
-      while (sent < DOWNLOAD_BYTES) {
-        sent += CHUNK.length;
-        if (!res.write(CHUNK)) {
-          res.once('drain', pump);
-          return;
-        }
-      }
-      res.end();
-    };
-    pump();
+    pump(res, DOWNLOAD_BYTES);
   });
   return new Promise((resolve) =>
     server.listen(0, '127.0.0.1', () =>
@@ -93,18 +107,7 @@ describe('bodies are streamed through the gateway, never buffered whole', () => 
         },
       );
       req.on('error', reject);
-      let sent = 0;
-      const pump = (): void => {
-        while (sent < UPLOAD_BYTES) {
-          sent += CHUNK.length;
-          if (!req.write(CHUNK)) {
-            req.once('drain', pump);
-            return;
-          }
-        }
-        req.end();
-      };
-      pump();
+      pump(req, UPLOAD_BYTES);
     });
     assert.equal(status, 204);
     assert.equal(upstream.received(), UPLOAD_BYTES);
@@ -133,5 +136,116 @@ describe('bodies are streamed through the gateway, never buffered whole', () => 
     assert.equal(received, DOWNLOAD_BYTES);
     const growth = peakRss(pid) - before;
     assert.ok(growth < 128 * MiB, `peak RSS grew by ${(growth / MiB).toFixed(1)} MiB`);
+  });
+});
+
+/**
+ * The gRPC port under a stalled peer: an upstream that reads nothing for a while, then a client
+ * that reads nothing for a while. Each leg pauses the other when its write buffer is full
+ * (WRITE_BUFFER_LIMIT) and HTTP/2 flow control stops the sender, so the gateway holds a few MiB,
+ * not the 256 MiB the sender would push into it.
+ */
+describe('gRPC streams are flow-controlled end to end when a peer stalls', () => {
+  const GRPC_BYTES = 256 * MiB;
+  const STALL_MS = 1500;
+  let upstream: Http2Server;
+  let received = 0;
+  let gateway: RunningGateway;
+
+  before(async () => {
+    upstream = createHttp2Server();
+    upstream.on('stream', (stream: ServerHttp2Stream, headers) => {
+      if (headers[':path'] === '/stall.Upload/Send') {
+        // Reads nothing for STALL_MS, then everything.
+        stream.pause();
+        setTimeout(() => {
+          stream.on('data', (chunk: Buffer) => {
+            received += chunk.length;
+          });
+          stream.resume();
+        }, STALL_MS);
+        stream.on('end', () => {
+          stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+          stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+          stream.end();
+        });
+        return;
+      }
+      // /stall.Download/Receive: a 256 MiB response, written as fast as the gateway takes it.
+      stream.resume();
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+      pump(stream, GRPC_BYTES);
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    gateway = await startGatewayFor(
+      { grpc: `http://127.0.0.1:${(upstream.address() as { port: number }).port}` },
+      { ENVOY_API_KEYS: KEY, ACCESS_LOG: 'off' },
+    );
+  });
+  after(async () => {
+    await gateway?.stop();
+    await new Promise((resolve) => upstream?.close(resolve));
+  });
+
+  const call = (session: ClientHttp2Session, path: string): ClientHttp2Stream =>
+    session.request({
+      ':method': 'POST',
+      ':path': path,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      'x-api-key': KEY,
+    });
+
+  test('a 256 MiB request to an upstream that stalls arrives whole; peak RSS grows by < 64 MiB', async () => {
+    const pid = gateway.child.pid!;
+    const before = peakRss(pid);
+    const session = connectHttp2(gateway.url('grpc'));
+    try {
+      const status = await new Promise<string>((resolve, reject) => {
+        const stream = call(session, '/stall.Upload/Send');
+        stream.on('error', reject);
+        stream.on('trailers', (trailers) => resolve(String(trailers['grpc-status'])));
+        stream.resume();
+        pump(stream, GRPC_BYTES);
+      });
+      assert.equal(status, '0');
+    } finally {
+      session.close();
+    }
+    assert.equal(received, GRPC_BYTES);
+    const growth = peakRss(pid) - before;
+    assert.ok(growth < 64 * MiB, `peak RSS grew by ${(growth / MiB).toFixed(1)} MiB`);
+  });
+
+  test('a 256 MiB response to a client that stalls arrives whole; peak RSS grows by < 64 MiB', async () => {
+    const pid = gateway.child.pid!;
+    const before = peakRss(pid);
+    const session = connectHttp2(gateway.url('grpc'));
+    try {
+      const [bytes, status] = await new Promise<[number, string]>((resolve, reject) => {
+        const stream = call(session, '/stall.Download/Receive');
+        stream.on('error', reject);
+        let count = 0;
+        let grpcStatus = '';
+        stream.on('trailers', (trailers) => {
+          grpcStatus = String(trailers['grpc-status']);
+        });
+        stream.end();
+        // Reads nothing for STALL_MS, then everything.
+        setTimeout(() => {
+          stream.on('data', (chunk: Buffer) => {
+            count += chunk.length;
+          });
+        }, STALL_MS);
+        stream.on('close', () => resolve([count, grpcStatus]));
+      });
+      assert.equal(status, '0');
+      assert.equal(bytes, GRPC_BYTES);
+    } finally {
+      session.close();
+    }
+    const growth = peakRss(pid) - before;
+    assert.ok(growth < 64 * MiB, `peak RSS grew by ${(growth / MiB).toFixed(1)} MiB`);
   });
 });
