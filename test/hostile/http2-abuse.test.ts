@@ -179,7 +179,7 @@ describe('HTTP/2 abuse', () => {
     await expectRecovered();
   });
 
-  test('rapid reset with a wrong key (answered at once): the session is closed all the same', async () => {
+  test('rapid reset with a wrong key (refused, never forwarded): the session is closed all the same', async () => {
     const { result, statuses } = await whileHonest(() => rapidReset('127.0.0.24', 10_000, 'wrong'));
     assert.ok(result.wire.closed, `the session survived ${result.tried} streams`);
     assert.ok(result.wire.goaway !== null, 'closed without GOAWAY');
