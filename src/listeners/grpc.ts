@@ -362,10 +362,12 @@ const UNWANTED_BODY_GRACE_MS = 1000;
 /**
  * Answers a call without forwarding it (refused, or its upstream failed) once the client has
  * finished sending it, reading and dropping its body, or after UNWANTED_BODY_GRACE_MS, whichever
- * comes first; in the second case the stream is reset (RST_STREAM NO_ERROR) right after the answer. Answering first and resetting is allowed by
- * RFC 9113 8.1, but curl 7.88 either reports the call as failed when the reset overtakes its own
- * END_STREAM, or, without a reset, waits forever for a stream that the answer already ended.
- * A unary gRPC client (every OTLP exporter) half-closes at once, so the answer is not delayed.
+ * comes first; in the second case the stream is reset (RST_STREAM NO_ERROR) right after the
+ * answer. Answering first and resetting is allowed by RFC 9113 8.1, but curl 7.88 either reports
+ * the call as failed when the reset overtakes its own END_STREAM, or, without a reset, waits
+ * forever for a stream that the answer already ended. A unary gRPC client (every OTLP exporter)
+ * half-closes at once, so the answer is not delayed. `then` runs once the call is over (answered,
+ * or reset by the client first).
  */
 function answerWhenRequestEnds(
   stream: ServerHttp2Stream,
