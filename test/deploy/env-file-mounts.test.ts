@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { ConfigReloader } from '../../src/config/reloader.js';
+import { until } from '../support/wait.js';
 
 /**
  * How the env file changes under each deployment, and that the gateway's reloader sees it:
@@ -39,13 +40,10 @@ describe('the env file mounted as a directory is re-read when the deployment rep
     return { keys: () => keys };
   }
 
-  async function eventually(condition: () => boolean, what: string): Promise<void> {
-    const deadline = Date.now() + 5000;
-    while (!condition()) {
-      assert.ok(Date.now() < deadline, `not within 5 s: ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
+  /** Polls every 50 ms for up to 5 s. */
+  const eventually = async (condition: () => boolean, what: string): Promise<void> => {
+    await until(what, condition, 5000, 50, false);
+  };
 
   it('docker compose: .env replaced by rename in the mounted directory', async () => {
     dir = mkdtempSync(join(tmpdir(), 'edge-gateway-compose-mount-'));

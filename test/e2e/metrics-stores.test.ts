@@ -8,24 +8,14 @@ import {
   startVictoriaMetrics,
   type VictoriaMetricsService,
 } from '../support/services.js';
+import { until as untilEvery } from '../support/wait.js';
 import { basic, metricValue, startGatewayFor } from './fixtures.js';
 
-const KEY = 'stores-suite-key';
+/** The stores scrape and ingest on their own clocks: poll every 250 ms for up to 20 s. */
+const until = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> =>
+  untilEvery(what, probe, timeoutMs, 250);
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`${what} did not happen within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
-}
+const KEY = 'stores-suite-key';
 
 interface PromResult {
   readonly status: string;

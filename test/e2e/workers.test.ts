@@ -5,6 +5,7 @@ import { Agent, request } from 'undici';
 import type { RunningGateway } from '../support/gateway.js';
 import { exportSpans } from '../support/otel-client.js';
 import { type OtlpReceiver, startOtlpReceiver } from '../support/otlp-receiver.js';
+import { sleep, until as untilEvery } from '../support/wait.js';
 import { metricValue, startGatewayFor } from './fixtures.js';
 
 /** Pids of a process's children, from the kernel. */
@@ -16,13 +17,9 @@ function childPids(pid: number): number[] {
     .map(Number);
 }
 
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await probe()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${what} did not happen within ${timeoutMs} ms`);
+/** Polls every 100 ms for up to 10 s; a probe that throws fails the test at once. */
+async function until(what: string, probe: () => Promise<boolean>): Promise<void> {
+  await untilEvery(what, probe, 10_000, 100, false);
 }
 
 describe('WORKERS=2: a node:cluster primary and two workers sharing the sockets', () => {
@@ -107,7 +104,6 @@ describe('WORKERS=2: a node:cluster primary and two workers sharing the sockets'
           .catch(() => undefined);
       }
     });
-    const sleep = (ms: number): Promise<unknown> => new Promise((resolve) => setTimeout(resolve, ms));
     const victims: number[] = [];
     try {
       // Three deaths: the window in which the primary still writes to a dead worker is short.

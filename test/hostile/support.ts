@@ -10,6 +10,7 @@ import {
 } from 'node:http2';
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import type { RunningGateway } from '../support/gateway.js';
+import { until } from '../support/wait.js';
 
 /** Hostile-input test support: upstreams that count what reaches them, raw sockets, /proc views. */
 
@@ -248,18 +249,13 @@ export async function metricSum(
   return sum;
 }
 
-/** Polls `check` every 50 ms until it holds (then resolves) or `timeoutMs` passes (then throws `message`). */
+/** Polls `check` every 50 ms until it holds or `timeoutMs` passes (then fails with `message()`). */
 export async function eventually(
   check: () => boolean | Promise<boolean>,
   timeoutMs: number,
   message: () => string,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(message());
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await until(message, check, timeoutMs, 50, false);
 }
 
 /** Fails (never skips) when a command the test needs is missing, naming the Debian package. */

@@ -2,20 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { type RunningService, requireBinary, startPrometheus, startVictoriaMetrics } from './services.js';
-
-async function eventually<T>(
-  what: string,
-  timeoutMs: number,
-  attempt: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await attempt();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+import { until } from './wait.js';
 
 interface QueryResponse {
   status: string;
@@ -63,10 +50,16 @@ test('VictoriaMetrics: healthy, an imported sample is immediately queryable, sto
     });
     assert.equal(imported.status, 204);
     await vm.forceFlush();
-    const value = await eventually('the imported sample to be queryable', 3000, async () => {
-      const result = (await instantQuery(vm, 'support_selftest_total')).data.result;
-      return result[0]?.value[1];
-    });
+    const value = await until(
+      'the imported sample to be queryable',
+      async () => {
+        const result = (await instantQuery(vm, 'support_selftest_total')).data.result;
+        return result[0]?.value[1];
+      },
+      3000,
+      200,
+      false,
+    );
     assert.equal(value, '42');
   } finally {
     await vm.stop();
@@ -92,15 +85,27 @@ test('Prometheus: scrapes its targets every second and remote-writes them with t
       };
       assert.match(loaded.data.yaml, /X-Selftest: "?yes"?/);
       assert.match(loaded.data.yaml, /batch_send_deadline: 1s/);
-      await eventually('Prometheus to scrape VictoriaMetrics', 10_000, async () => {
-        const result = (await instantQuery(prometheus, 'up{job="vm-selftest"}')).data.result;
-        return result[0]?.value[1] === '1' ? true : undefined;
-      });
-      await eventually('the remote-written samples to reach VictoriaMetrics', 10_000, async () => {
-        await vm.forceFlush();
-        const result = (await instantQuery(vm, 'up{job="vm-selftest"}')).data.result;
-        return result[0]?.value[1] === '1' ? true : undefined;
-      });
+      await until(
+        'Prometheus to scrape VictoriaMetrics',
+        async () => {
+          const result = (await instantQuery(prometheus, 'up{job="vm-selftest"}')).data.result;
+          return result[0]?.value[1] === '1' ? true : undefined;
+        },
+        10_000,
+        200,
+        false,
+      );
+      await until(
+        'the remote-written samples to reach VictoriaMetrics',
+        async () => {
+          await vm.forceFlush();
+          const result = (await instantQuery(vm, 'up{job="vm-selftest"}')).data.result;
+          return result[0]?.value[1] === '1' ? true : undefined;
+        },
+        10_000,
+        200,
+        false,
+      );
     } finally {
       await prometheus.stop();
     }

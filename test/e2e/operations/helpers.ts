@@ -10,30 +10,9 @@ import { registerEnvFileSecrets } from '../../support/secrets.js';
 
 /** Shared by the operations suites: env-file edits, metric scrapes, log lines. */
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+import { sleep, until } from '../../support/wait.js';
 
-/** Polls `probe` until it answers something other than undefined; fails after `timeoutMs`. */
-export async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 5000,
-  intervalMs = 25,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`${what} did not happen within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
-    }
-    await sleep(intervalMs);
-  }
-}
+export { sleep, until };
 
 export type EnvFileWrite = 'rename' | 'in-place';
 
