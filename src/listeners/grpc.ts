@@ -12,6 +12,7 @@ import {
 } from 'node:http2';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import type { AuthState } from '../auth/auth-state.js';
 import type { AuthFailureReason, AuthOutcome } from '../auth/credential-store.js';
 import { readPresentedCredential } from '../auth/presented-credential.js';
@@ -356,6 +357,15 @@ function respondTrailersOnly(
  */
 const WRITE_BUFFER_LIMIT = 256 * 1024;
 
+/** Writes a chunk read from one leg to the other, pausing the reader while the writer is full. */
+function relay(chunk: Buffer, from: Duplex, to: Duplex): void {
+  to.write(chunk);
+  if (to.writableLength > WRITE_BUFFER_LIMIT) {
+    from.pause();
+    to.once('drain', () => from.resume());
+  }
+}
+
 /** How long a client may go on sending a request that was already answered (or refused). */
 const UNWANTED_BODY_GRACE_MS = 1000;
 
@@ -479,11 +489,7 @@ class GrpcExchange {
     upstream.on('data', (chunk: Buffer) => {
       this.bytesOut += chunk.length;
       this.timer?.refresh();
-      stream.write(chunk);
-      if (stream.writableLength > WRITE_BUFFER_LIMIT) {
-        upstream.pause();
-        stream.once('drain', () => upstream.resume());
-      }
+      relay(chunk, upstream, stream);
     });
     upstream.on('end', () => {
       if (stream.headersSent && !stream.writableEnded) stream.end();
@@ -520,11 +526,7 @@ class GrpcExchange {
       upstream.cork();
       process.nextTick(this.uncorkUpstream);
     }
-    upstream.write(chunk);
-    if (upstream.writableLength > WRITE_BUFFER_LIMIT) {
-      this.stream.pause();
-      upstream.once('drain', () => this.stream.resume());
-    }
+    relay(chunk, this.stream, upstream);
   };
 
   private onResponse(headers: IncomingHttpHeaders, flags: number): void {
