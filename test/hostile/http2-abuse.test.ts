@@ -18,6 +18,7 @@ import {
   type CountingGrpcUpstream,
   eventually,
   gatewayPid,
+  grpcCallStatus,
   metricSum,
   NGHTTP2_CANCEL,
   NGHTTP2_ENHANCE_YOUR_CALM,
@@ -58,30 +59,13 @@ after(async () => {
 
 /** One honest gRPC call on the honest client's own session; answers its grpc-status. */
 function honestCall(): Promise<string> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve('timeout'), 5000);
-    const stream = honestSession.request({
-      ':method': 'POST',
-      ':path': '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
-      'content-type': 'application/grpc',
-      te: 'trailers',
-      'x-api-key': KEY,
-    });
-    let status = 'none';
-    stream.on('trailers', (trailers) => {
-      status = String(trailers['grpc-status']);
-    });
-    stream.on('response', (headers) => {
-      if (headers['grpc-status'] !== undefined) status = String(headers['grpc-status']);
-    });
-    stream.on('error', () => undefined);
-    stream.on('close', () => {
-      clearTimeout(timer);
-      resolve(status);
-    });
-    stream.resume();
-    stream.end(Buffer.from([0, 0, 0, 0, 0]));
-  });
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    grpcCallStatus(honestSession, KEY).then((status) => status ?? 'none'),
+    new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), 5000);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** Runs honest calls back to back while `attack` runs; answers the attack's result and the calls' statuses. */

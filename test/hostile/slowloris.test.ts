@@ -9,6 +9,7 @@ import {
   type CountingGrpcUpstream,
   type CountingUpstream,
   eventually,
+  grpcCallStatus,
   metricSum,
   rawExchange,
   startCountingGrpcUpstream,
@@ -257,27 +258,7 @@ describe('slowloris on the gRPC port', () => {
     const session = connectHttp2(gateway.url('grpc'));
     session.on('error', () => undefined);
     try {
-      const status = await within(
-        new Promise<string | undefined>((resolve) => {
-          const stream = session.request({
-            ':method': 'POST',
-            ':path': '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
-            'content-type': 'application/grpc',
-            te: 'trailers',
-            'x-api-key': KEY,
-          });
-          let grpcStatus: string | undefined;
-          stream.on('trailers', (trailers) => {
-            grpcStatus = trailers['grpc-status'] as string | undefined;
-          });
-          stream.on('error', () => undefined);
-          stream.on('close', () => resolve(grpcStatus));
-          stream.resume();
-          stream.end(Buffer.from([0, 0, 0, 0, 0]));
-        }),
-        8000,
-        'slow gRPC call',
-      );
+      const status = await within(grpcCallStatus(session, KEY), 8000, 'slow gRPC call');
       assert.equal(status, '0');
     } finally {
       grpcUpstream.delayMs = 0;
@@ -332,23 +313,7 @@ describe('1 000 idle connections', () => {
       session.on('error', () => undefined);
       try {
         const status = await within(
-          new Promise<string | undefined>((resolve) => {
-            const stream = session.request({
-              ':method': 'POST',
-              ':path': '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
-              'content-type': 'application/grpc',
-              te: 'trailers',
-              'x-api-key': KEY,
-            });
-            let grpcStatus: string | undefined;
-            stream.on('trailers', (trailers) => {
-              grpcStatus = trailers['grpc-status'] as string | undefined;
-            });
-            stream.on('error', () => undefined);
-            stream.on('close', () => resolve(grpcStatus));
-            stream.resume();
-            stream.end(Buffer.from([0, 0, 0, 0, 0]));
-          }),
+          grpcCallStatus(session, KEY),
           5000,
           'gRPC call beside 1000 idle connections',
         );

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import {
+  type ClientHttp2Session,
   constants,
   createServer as createHttp2Server,
   type Http2Server,
@@ -256,6 +257,34 @@ export async function eventually(
   message: () => string,
 ): Promise<void> {
   await until(message, check, timeoutMs, 50, false);
+}
+
+/**
+ * One unary Export call with an empty message on `session`: resolves, once the stream closes, with
+ * its grpc-status (from the trailers, or from the headers of a trailers-only answer), or
+ * undefined when the call ended without one.
+ */
+export function grpcCallStatus(session: ClientHttp2Session, key: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      'x-api-key': key,
+    });
+    let status: string | undefined;
+    stream.on('response', (headers) => {
+      if (headers['grpc-status'] !== undefined) status = String(headers['grpc-status']);
+    });
+    stream.on('trailers', (trailers) => {
+      status = String(trailers['grpc-status']);
+    });
+    stream.on('error', () => undefined);
+    stream.on('close', () => resolve(status));
+    stream.resume();
+    stream.end(Buffer.from([0, 0, 0, 0, 0]));
+  });
 }
 
 /** Fails (never skips) when a command the test needs is missing, naming the Debian package. */
