@@ -34,8 +34,13 @@ export type AuthScheme =
       readonly user: string;
       readonly password: string;
       /** What the gateway is configured with: the password itself or its bcrypt hash. */
-      readonly stored: { readonly kind: 'plain' } | { readonly kind: 'bcrypt'; readonly hash: string };
+      readonly stored: StoredPassword;
+      /** More users the gateway is configured with (workload 6 runs both kinds in one process). */
+      readonly alsoConfigured?: readonly { readonly user: string; readonly stored: StoredPassword }[];
     };
+
+/** How a Basic password is configured: as itself or as its bcrypt hash. */
+export type StoredPassword = { readonly kind: 'plain' } | { readonly kind: 'bcrypt'; readonly hash: string };
 
 /** One contender, up and fronting one route. */
 export interface RunningContender {

@@ -70,7 +70,11 @@ const tinyWorkload = (id: 'tiny' | 'bcrypt', number: number, title: string): Wor
   number,
   title,
   unit: 'req/s',
-  load: `wrk -t${TINY_THREADS} -c${TINY_CONNECTIONS} GET ${TINY_PATH} (HTTP/1.1 keep-alive) on VictoriaMetrics`,
+  load:
+    `wrk -t${TINY_THREADS} -c${TINY_CONNECTIONS} GET ${TINY_PATH} (HTTP/1.1 keep-alive) on VictoriaMetrics` +
+    (id === 'bcrypt'
+      ? '; each gateway process is configured with both users (`bench-plain`: the password, `bench-bcrypt`: its bcrypt hash, cost 10) and the rounds alternate between them'
+      : ''),
   listener: 'victoriametrics',
   protocol: 'http',
   sinkCounter: null,

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnTree } from '../children.js';
-import type { AuthScheme, ContenderSpec, Route, RunningContender } from '../types.js';
+import type { AuthScheme, ContenderSpec, Route, RunningContender, StoredPassword } from '../types.js';
 import { LOOPBACK, waitReady, withFreePorts } from './common.js';
 
 export const REPO_ROOT = new URL('../..', import.meta.url).pathname;
@@ -24,6 +24,13 @@ export interface GatewayContenderOptions {
 
 export function basicAuthorization(user: string, password: string): string {
   return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+/** The headers a client sends to the gateway to authenticate as `auth` says. */
+export function gatewayAuthHeaders(auth: AuthScheme): Record<string, string> {
+  return auth.kind === 'api-key'
+    ? { 'x-api-key': auth.key }
+    : { authorization: basicAuthorization(auth.user, auth.password) };
 }
 
 /** The environment that configures the gateway for one route; every other listener is off. */
@@ -59,7 +66,12 @@ export function gatewayEnv(
     env.ENVOY_API_KEYS = auth.key;
   } else {
     env.ENVOY_AUTH_METHOD = 'basic-auth';
-    env.ENVOY_BASIC_AUTH_CREDENTIALS = `${auth.user}:${auth.stored.kind === 'bcrypt' ? auth.stored.hash : auth.password}`;
+    const entry = (user: string, stored: StoredPassword): string =>
+      `${user}:${stored.kind === 'bcrypt' ? stored.hash : auth.password}`;
+    env.ENVOY_BASIC_AUTH_CREDENTIALS = [
+      entry(auth.user, auth.stored),
+      ...(auth.alsoConfigured ?? []).map((other) => entry(other.user, other.stored)),
+    ].join(',');
   }
   if (options.workers !== undefined) env.WORKERS = String(options.workers);
   return env;
@@ -109,10 +121,7 @@ export async function startGateway(
       throw error;
     }
     const pid = tracked.child.pid ?? null;
-    const authHeaders: Record<string, string> =
-      auth.kind === 'api-key'
-        ? { 'x-api-key': auth.key }
-        : { authorization: basicAuthorization(auth.user, auth.password) };
+    const authHeaders = gatewayAuthHeaders(auth);
     return {
       target: { host: LOOPBACK, port: listenPort! },
       admin: { host: LOOPBACK, port: adminPort! },
