@@ -134,8 +134,8 @@ function entriesFor(
 ): Entry[] {
   if (workload.id === 'bcrypt') {
     // One gateway process per WORKERS setting holds both users, and the rounds alternate between
-    // them: two processes would add their own difference (they run in fast and slow modes from
-    // start to end, ±20 %) to a credential cost of a few microseconds.
+    // them: with a process per user, the rounds' spread (±15-21 % in a full run) would swamp a
+    // difference of a few microseconds per request (`npm run bench:auth`).
     return contenders
       .filter((spec) => spec.kind === 'edge-gateway')
       .flatMap((spec) => [
