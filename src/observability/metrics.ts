@@ -110,7 +110,9 @@ export class GatewayMetrics {
       labelNames: ['listener', 'upstream', 'kind'],
       registers,
     });
-    collectDefaultMetrics({ register: this.registry });
+    // The event-loop lag sampler is a timer: at prom-client's default 10 ms it woke every idle
+    // process 100 times a second; 10 samples a second still show a stalled loop.
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 100 });
   }
 
   counterFrom(name: string, help: string, read: () => number): void {
