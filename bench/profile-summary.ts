@@ -30,6 +30,8 @@ interface CpuProfile {
 
 export interface ProfileSummary {
   readonly totalMs: number;
+  /** Samples in which the process waited for work: `(idle)`. */
+  readonly idleMs: number;
   readonly self: readonly { name: string; ms: number }[];
   readonly inclusiveOwnCode: readonly { name: string; ms: number }[];
   readonly byOrigin: readonly { name: string; ms: number }[];
@@ -91,6 +93,7 @@ export function summarizeProfile(profile: CpuProfile, top = 25): ProfileSummary 
       .map(([name, us]) => ({ name, ms: us / 1000 }));
   return {
     totalMs: totalUs / 1000,
+    idleMs: (origins.get('(idle)') ?? 0) / 1000,
     self: sorted(self, top),
     inclusiveOwnCode: sorted(inclusive, top),
     byOrigin: sorted(origins, top),
@@ -98,11 +101,18 @@ export function summarizeProfile(profile: CpuProfile, top = 25): ProfileSummary 
 }
 
 export function renderSummary(summary: ProfileSummary): string {
-  const pct = (ms: number): string => `${((100 * ms) / summary.totalMs).toFixed(1).padStart(5)}%`;
+  // Shares of the busy time (sampled minus idle): what the process spent its CPU on.
+  const busyMs = summary.totalMs - summary.idleMs;
+  const pct = (ms: number): string =>
+    `${((100 * ms) / summary.totalMs).toFixed(1).padStart(5)}%  ${busyMs > 0 ? `${((100 * ms) / busyMs).toFixed(1).padStart(5)}%` : '    -'}`;
   const table = (rows: readonly { name: string; ms: number }[]): string =>
-    rows.map((row) => `  ${pct(row.ms)} ${row.ms.toFixed(0).padStart(7)} ms  ${row.name}`).join('\n');
+    rows
+      .filter((row) => row.name !== '(idle)')
+      .map((row) => `  ${pct(row.ms)} ${row.ms.toFixed(0).padStart(7)} ms  ${row.name}`)
+      .join('\n');
   return [
-    `sampled time: ${summary.totalMs.toFixed(0)} ms`,
+    `sampled time: ${summary.totalMs.toFixed(0)} ms, of which busy (not idle): ${busyMs.toFixed(0)} ms`,
+    'columns: share of sampled time, share of busy time, self time',
     '',
     'self time by origin:',
     table(summary.byOrigin),
