@@ -1,5 +1,5 @@
 import { median } from './stats.js';
-import type { Measurement, WorkloadId } from './types.js';
+import type { ContenderSpec, Measurement, WorkloadId } from './types.js';
 
 /** Everything one run of the harness measured: what `latest.json` holds. */
 export interface BenchResult {
@@ -46,7 +46,7 @@ export interface RoundResult {
 export interface EntryResult {
   readonly id: string;
   readonly label: string;
-  readonly kind: 'direct' | 'edge-gateway' | 'nginx' | 'vmauth';
+  readonly kind: ContenderSpec['kind'];
   /** For workload 6: how the gateway stores the password. */
   readonly variant?: 'plaintext' | 'bcrypt';
   /** `enforced` when a request without credentials was refused. */
@@ -230,6 +230,7 @@ function workloadTable(w: WorkloadResult): string[] {
   const direct = entry(w, (e) => e.kind === 'direct');
   const nginx = entry(w, (e) => e.kind === 'nginx');
   const vmauth = entry(w, (e) => e.kind === 'vmauth');
+  const nodeMinimal = entry(w, (e) => e.kind === 'node-minimal');
   const plaintext = (e: EntryResult) =>
     entry(w, (p) => p.variant === 'plaintext' && p.label === e.label.replace('bcrypt', 'plaintext'));
   const stream = w.id === 'stream';
@@ -238,6 +239,7 @@ function workloadTable(w: WorkloadResult): string[] {
   if (direct) refs.push(['vs direct', () => direct]);
   if (nginx) refs.push(['vs nginx', () => nginx]);
   if (vmauth) refs.push(['vs vmauth', () => vmauth]);
+  if (nodeMinimal) refs.push(['vs minimal Node', () => nodeMinimal]);
   if (w.id === 'bcrypt') refs.push(['vs plaintext', plaintext]);
   const head = stream
     ? [

@@ -10,6 +10,7 @@ import { installTreeCleanup } from './children.js';
 import { directContender } from './contenders/direct.js';
 import { gatewayAuthHeaders, gatewayContender, REPO_ROOT, startGateway } from './contenders/gateway.js';
 import { NGINX_BINARY, nginxContender } from './contenders/nginx.js';
+import { nodeMinimalContender } from './contenders/node-minimal.js';
 import { VMAUTH_BINARY, vmauthContender } from './contenders/vmauth.js';
 import { exportTraceRequest, grpcFrame } from './payload.js';
 import { cpuSeconds, memory, processAlive, processTree, RssSampler } from './proc-stats.js';
@@ -522,6 +523,8 @@ async function main(): Promise<void> {
     if (settings.workloads.some((id) => id === 'promql' || id === 'tiny' || id === 'bcrypt')) {
       requireExecutable('/usr/bin/victoria-metrics', 'victoria-metrics');
     }
+    // A reference point, not one of the contenders: only when asked for by name.
+    if (settings.contenders?.includes(nodeMinimalContender.id)) all.push(nodeMinimalContender);
     const contenders =
       settings.contenders === null ? all : all.filter((spec) => settings.contenders!.includes(spec.id));
     if (contenders.length === 0)

@@ -32,7 +32,8 @@ bench/results/partial.md.tmp and partial.json.tmp instead, unless --out is given
   --quick               smoke mode: 1 round of 1 s, no warm-up, 16 MiB stream (seconds per workload)
   --only <ids>          only these workloads (comma-separated, repeatable):
                         ${WORKLOAD_IDS.join(', ')}
-  --contenders <ids>    only these contenders: direct, edge-gateway, edge-gateway-w2, nginx, vmauth
+  --contenders <ids>    only these contenders: direct, edge-gateway, edge-gateway-w2, nginx, vmauth,
+                        and node-minimal (bench/node-minimal-proxy.ts, a reference run only when named)
   --rounds <n>          interleaved rounds per workload (default 3)
   --duration <s>        seconds per measured run (default 5)
   --warmup <s>          seconds of warm-up per contender and workload (default 1; 0 = none)

@@ -60,7 +60,7 @@ export interface ContenderSpec {
   readonly id: string;
   /** What the table shows. */
   readonly label: string;
-  readonly kind: 'direct' | 'edge-gateway' | 'nginx' | 'vmauth';
+  readonly kind: 'direct' | 'edge-gateway' | 'nginx' | 'vmauth' | 'node-minimal';
   readonly protocols: readonly Route['protocol'][];
   start(route: Route, auth: AuthScheme): Promise<RunningContender>;
 }

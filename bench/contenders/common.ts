@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import { freePort } from '../../test/support/ports.js';
 import { describeExit, type TrackedProcess } from '../../test/support/processes.js';
-import type { HostPort } from '../types.js';
+import type { HostPort, RunningContender } from '../types.js';
 
 export const LOOPBACK = '127.0.0.1';
 
@@ -64,4 +64,34 @@ export async function withFreePorts<T>(
     }
   }
   throw lastError;
+}
+
+/**
+ * A contender process spawned to listen on `target`: waits until it accepts connections (killing
+ * it if it never does) and answers it as a running contender; `stop` sends SIGTERM, then runs
+ * `cleanup`.
+ */
+export async function listeningContender(
+  what: string,
+  tracked: TrackedProcess,
+  target: HostPort,
+  authHeaders: Readonly<Record<string, string>>,
+  cleanup: () => Promise<void> = async () => undefined,
+): Promise<RunningContender> {
+  try {
+    await waitReady(what, tracked, () => acceptsConnections(target));
+  } catch (error) {
+    await tracked.stop('SIGKILL');
+    throw error;
+  }
+  return {
+    target,
+    authHeaders,
+    pid: tracked.child.pid ?? null,
+    output: () => tracked.output.text(),
+    stop: async () => {
+      await tracked.stop('SIGTERM', 5000);
+      await cleanup();
+    },
+  };
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { removeTempDir, trackTempDir } from '../../test/support/processes.js';
 import { spawnTree } from '../children.js';
 import type { ContenderSpec, HostPort, Route } from '../types.js';
-import { acceptsConnections, LOOPBACK, waitReady, withFreePorts } from './common.js';
+import { LOOPBACK, listeningContender, withFreePorts } from './common.js';
 
 export const NGINX_BINARY = '/usr/sbin/nginx';
 
@@ -107,24 +107,14 @@ export const nginxContender: ContenderSpec = {
       const configFile = join(prefix, 'nginx.conf');
       await writeFile(configFile, nginxConfig({ prefix, listenPort: listenPort!, route, apiKey: auth.key }));
       const tracked = spawnTree(NGINX_BINARY, ['-p', prefix, '-c', configFile, '-g', 'daemon off;']);
-      const target = { host: LOOPBACK, port: listenPort! };
-      try {
-        await waitReady('nginx', tracked, () => acceptsConnections(target));
-      } catch (error) {
-        await tracked.stop('SIGKILL');
-        throw error;
-      }
-      return {
-        target,
-        authHeaders: { 'x-api-key': auth.key },
-        pid: tracked.child.pid ?? null,
-        output: () => tracked.output.text(),
-        stop: async () => {
-          // SIGTERM: fast shutdown, the master stops its workers before it exits.
-          await tracked.stop('SIGTERM', 5000);
-          await removeTempDir(prefix);
-        },
-      };
+      // SIGTERM on stop: fast shutdown, the master stops its workers before it exits.
+      return listeningContender(
+        'nginx',
+        tracked,
+        { host: LOOPBACK, port: listenPort! },
+        { 'x-api-key': auth.key },
+        () => removeTempDir(prefix),
+      );
     });
   },
 };

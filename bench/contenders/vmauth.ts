@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { removeTempDir, trackTempDir } from '../../test/support/processes.js';
 import { spawnTree } from '../children.js';
 import type { ContenderSpec, Route } from '../types.js';
-import { acceptsConnections, LOOPBACK, waitReady, withFreePorts } from './common.js';
+import { LOOPBACK, listeningContender, withFreePorts } from './common.js';
 
 export const VMAUTH_BINARY = '/usr/bin/vmauth';
 
@@ -35,23 +35,13 @@ export const vmauthContender: ContenderSpec = {
         `-httpListenAddr=${LOOPBACK}:${listenPort}`,
         '-loggerLevel=ERROR',
       ]);
-      const target = { host: LOOPBACK, port: listenPort! };
-      try {
-        await waitReady('vmauth', tracked, () => acceptsConnections(target));
-      } catch (error) {
-        await tracked.stop('SIGKILL');
-        throw error;
-      }
-      return {
-        target,
-        authHeaders: { authorization: `Bearer ${auth.key}` },
-        pid: tracked.child.pid ?? null,
-        output: () => tracked.output.text(),
-        stop: async () => {
-          await tracked.stop('SIGTERM', 5000);
-          await removeTempDir(dir);
-        },
-      };
+      return listeningContender(
+        'vmauth',
+        tracked,
+        { host: LOOPBACK, port: listenPort! },
+        { authorization: `Bearer ${auth.key}` },
+        () => removeTempDir(dir),
+      );
     });
   },
 };

@@ -13,7 +13,9 @@ const REPO_ROOT = new URL('../..', import.meta.url).pathname;
 // A smoke run of `npm run bench -- --quick`: the harness starts the sinks, the gateway and the load
 // generators, and reports every request answered. No timing is asserted: on a shared 2-core
 // machine the numbers of a 1-second run mean nothing.
-test('bench --quick measures direct and edge-gateway with zero failures', { timeout: 180_000 }, async () => {
+test('bench --quick: direct, edge-gateway and the minimal Node proxy, zero failures', {
+  timeout: 180_000,
+}, async () => {
   const outDir = await mkdtemp(join(tmpdir(), 'edge-gateway-bench-smoke-'));
   try {
     await run(
@@ -26,7 +28,7 @@ test('bench --quick measures direct and edge-gateway with zero failures', { time
         '--only',
         'otlp-grpc,otlp-http',
         '--contenders',
-        'direct,edge-gateway',
+        'direct,edge-gateway,node-minimal',
         '--out',
         outDir,
       ],
@@ -40,7 +42,7 @@ test('bench --quick measures direct and edge-gateway with zero failures', { time
     for (const workload of result.workloads) {
       assert.deepEqual(
         workload.entries.map((entry) => entry.id),
-        ['direct', 'edge-gateway'],
+        ['direct', 'edge-gateway', 'node-minimal'],
       );
       for (const entry of workload.entries) {
         const where = `${workload.id} / ${entry.id}`;
