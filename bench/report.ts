@@ -49,6 +49,8 @@ export interface EntryResult {
   readonly kind: ContenderSpec['kind'];
   /** For workload 6: how the gateway stores the password. */
   readonly variant?: 'plaintext' | 'bcrypt';
+  /** For workload 6: the entry whose gateway process this one's load went to (both users configured there). */
+  readonly sharesProcessOf?: string;
   /** `enforced` when a request without credentials was refused. */
   readonly authCheck: 'enforced' | 'not enforced' | 'n/a';
   readonly probe: string;

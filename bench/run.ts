@@ -417,6 +417,9 @@ async function runWorkload(
         label: state.entry.label,
         kind: state.entry.spec.kind,
         ...(state.entry.variant === undefined ? {} : { variant: state.entry.variant }),
+        ...(state.entry.sharesProcessOf === undefined
+          ? {}
+          : { sharesProcessOf: state.entry.sharesProcessOf }),
         authCheck: state.authCheck,
         probe: state.probe,
         idleRssBytes: state.idleRssBytes,
