@@ -111,6 +111,16 @@ export class CredentialStore {
     }
   }
 
+  /**
+   * Authenticates and hands the outcome to `then`: at once when it is known, or once a first
+   * bcrypt check settles. A check that fails to run at all is `overloaded`, never a pass.
+   */
+  check(presented: PresentedCredential, then: (outcome: AuthOutcome) => void): void {
+    const outcome = this.authenticate(presented);
+    if (outcome instanceof Promise) outcome.then(then, () => then(FAILURES.overloaded));
+    else then(outcome);
+  }
+
   private verifyKey(key: string): AuthOutcome {
     return this.keysByDigest.get(digest('sha256', key, 'base64')) ?? FAILURES.invalid_key;
   }

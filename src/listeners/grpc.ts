@@ -235,16 +235,9 @@ export class GrpcListener {
       if (session !== undefined && !session.closed) session.close();
       return;
     }
-    const credentials = this.options.auth.current;
-    const outcome = credentials.store.authenticate(readPresentedCredential(rawHeaders));
-    if (outcome instanceof Promise) {
-      outcome.then(
-        (settled) => this.afterAuth(stream, headers, flags, settled, startedAt),
-        () => this.afterAuth(stream, headers, flags, { ok: false, reason: 'overloaded' }, startedAt),
-      );
-    } else {
-      this.afterAuth(stream, headers, flags, outcome, startedAt);
-    }
+    this.options.auth.current.store.check(readPresentedCredential(rawHeaders), (outcome) =>
+      this.afterAuth(stream, headers, flags, outcome, startedAt),
+    );
   }
 
   private afterAuth(

@@ -65,6 +65,13 @@ export class Http1Listener {
   private readonly sockets = new Set<Socket>();
   /** Connections whose current answer is their last: requests pipelined behind it are not served. */
   private readonly closing = new WeakSet<Socket>();
+  /**
+   * Requests pipelined behind the one a connection is being served, in arrival order. Node hands
+   * over every pipelined request at once; they are forwarded one at a time, as nginx and Envoy
+   * do, so the upstream sees a connection's requests in its order and one connection never
+   * holds more than one upstream request (nor buffers the answers of many).
+   */
+  private readonly pipelined = new WeakMap<Socket, PipelinedRequest[]>();
 
   constructor(readonly options: Http1ListenerOptions) {
     this.upstreamName = options.config.upstream.host;
@@ -158,6 +165,34 @@ export class Http1Listener {
 
   private handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
     const startedAt = performance.now();
+    const socket = req.socket;
+    const waiting = this.pipelined.get(socket);
+    if (waiting !== undefined) {
+      waiting.push({ req, res, expectsContinue, startedAt });
+      return;
+    }
+    this.pipelined.set(socket, []);
+    this.serve(req, res, expectsContinue, startedAt);
+  }
+
+  /** Serves the next request pipelined on `socket`, if any, once the one before it is answered. */
+  private serveNext(socket: Socket): void {
+    const next = this.pipelined.get(socket)?.shift();
+    if (next === undefined || socket.destroyed) {
+      this.pipelined.delete(socket);
+      return;
+    }
+    this.serve(next.req, next.res, next.expectsContinue, next.startedAt);
+  }
+
+  private serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    expectsContinue: boolean,
+    startedAt: number,
+  ): void {
+    const socket = req.socket;
+    res.once('close', () => this.serveNext(socket));
     // Node parses (and hands over) requests pipelined behind one we answered with
     // `Connection: close`; serving them would turn one refused request into an upstream request.
     if (this.closing.has(req.socket)) return;
@@ -167,16 +202,9 @@ export class Http1Listener {
       this.refuseOverLimit(req, res, retryAfter, startedAt);
       return;
     }
-    const credentials = this.options.auth.current;
-    const outcome = credentials.store.authenticate(readPresentedCredential(req.rawHeaders));
-    if (outcome instanceof Promise) {
-      outcome.then(
-        (settled) => this.afterAuth(req, res, settled, expectsContinue, startedAt),
-        () => this.afterAuth(req, res, { ok: false, reason: 'overloaded' }, expectsContinue, startedAt),
-      );
-    } else {
-      this.afterAuth(req, res, outcome, expectsContinue, startedAt);
-    }
+    this.options.auth.current.store.check(readPresentedCredential(req.rawHeaders), (outcome) =>
+      this.afterAuth(req, res, outcome, expectsContinue, startedAt),
+    );
   }
 
   private afterAuth(
@@ -266,9 +294,7 @@ export class Http1Listener {
       socket.end(rawResponse(401, 'Unauthorized', http401.headers, http401.body));
       this.finish(req, 401, startedAt, undefined, 0, 0, outcome.reason);
     };
-    const outcome = this.options.auth.current.store.authenticate(readPresentedCredential(req.rawHeaders));
-    if (outcome instanceof Promise) outcome.then(answer, () => answer({ ok: false, reason: 'overloaded' }));
-    else answer(outcome);
+    this.options.auth.current.store.check(readPresentedCredential(req.rawHeaders), answer);
   }
 
   /** This response ends the connection (an unread body, a drain): nothing after it is served. */
@@ -622,6 +648,14 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
 }
 
 const noop = (): void => undefined;
+
+interface PipelinedRequest {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly expectsContinue: boolean;
+  /** When it arrived: its access-log duration includes the wait behind the requests before it. */
+  readonly startedAt: number;
+}
 
 /** The value of a header in undici's raw [name, value, ...] Buffer list (first one), or undefined. */
 function rawHeaderValue(raw: readonly Buffer[], lowerName: string): string | undefined {

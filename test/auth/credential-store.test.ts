@@ -176,6 +176,34 @@ describe('CredentialStore in basic-auth mode', () => {
     assert.deepEqual(await auth(bs, basic('b', 'other')), rejected('invalid_password'));
   });
 
+  test('check() answers a known outcome at once, a first bcrypt check when it settles', async () => {
+    const bs = store('basic-auth');
+    const seen: AuthOutcome[] = [];
+    bs.check(readPresentedCredential(basic('admin', 'secretpassword')), (outcome) => seen.push(outcome));
+    assert.deepEqual(seen, [accepted('admin')]);
+    const settled = new Promise<void>((resolve) =>
+      bs.check(readPresentedCredential(basic('ops', BCRYPT_PASSWORD)), (outcome) => {
+        seen.push(outcome);
+        resolve();
+      }),
+    );
+    assert.equal(seen.length, 1, 'a first bcrypt check is answered later, not at once');
+    await settled;
+    assert.deepEqual(seen, [accepted('admin'), accepted('ops')]);
+  });
+
+  test('check(): a bcrypt check that fails to run is overloaded, never a pass', async () => {
+    const failing = Object.assign(verifier(), {
+      cached: () => false,
+      verify: () => Promise.reject(new Error('worker gone')),
+    });
+    const bs = store('basic-auth', [], USERS, failing);
+    const outcome = await new Promise<AuthOutcome>((resolve) =>
+      bs.check(readPresentedCredential(basic('ops', BCRYPT_PASSWORD)), resolve),
+    );
+    assert.deepEqual(outcome, rejected('overloaded'));
+  });
+
   test('bcrypt user: beyond the verifier queue the answer is overloaded', async () => {
     const v = verifier({ maxConcurrent: 1, maxQueued: 0 });
     const bs = store('basic-auth', [], USERS, v);

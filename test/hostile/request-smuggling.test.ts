@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startGatewayFor } from '../e2e/fixtures.js';
 import type { RunningGateway } from '../support/gateway.js';
+import { sleep } from '../support/wait.js';
 import { type CountingUpstream, rawExchange, startCountingUpstream } from './support.js';
 
 /**
@@ -156,5 +157,27 @@ describe('request smuggling: 400, connection closed, never two upstream requests
       upstream.seen.slice(before).map((seen) => seen.url),
       ['/first', '/second'],
     );
+  });
+
+  test('pipelined requests are forwarded one at a time: the next reaches the upstream after the answer before it', async () => {
+    upstream.delayMs = 400;
+    try {
+      const before = upstream.seen.length;
+      const post = (path: string): string => `POST ${path} HTTP/1.1\r\n${auth}Content-Length: 5\r\n\r\nhello`;
+      const exchange = rawExchange(gateway.ports.http, `${post('/p1')}${post('/p2')}${post('/p3')}`, {
+        waitMs: 3000,
+      });
+      await sleep(250);
+      const whileFirstIsAnswered = upstream.seen.slice(before).map((seen) => seen.url);
+      const answer = await exchange;
+      assert.deepEqual(whileFirstIsAnswered, ['/p1'], 'only the first request may be upstream meanwhile');
+      assert.equal((answer.text.match(/HTTP\/1\.1 200/g) ?? []).length, 3, answer.text);
+      assert.deepEqual(
+        upstream.seen.slice(before).map((seen) => seen.url),
+        ['/p1', '/p2', '/p3'],
+      );
+    } finally {
+      upstream.delayMs = 0;
+    }
   });
 });
