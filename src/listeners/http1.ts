@@ -171,17 +171,29 @@ export class Http1Listener {
       waiting.push({ req, res, expectsContinue, startedAt });
       return;
     }
-    this.pipelined.set(socket, []);
+    // The answer Node is writing on this connection: this request's own, unless it was
+    // pipelined behind one still in progress (the same field Node's own server code uses).
+    const inProgress = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (inProgress != null && inProgress !== res) {
+      this.pipelined.set(socket, [{ req, res, expectsContinue, startedAt }]);
+      inProgress.once('close', () => this.serveNext(socket));
+      return;
+    }
     this.serve(req, res, expectsContinue, startedAt);
   }
 
-  /** Serves the next request pipelined on `socket`, if any, once the one before it is answered. */
+  /** Serves the next pipelined request on `socket` once the answer before it is done. */
   private serveNext(socket: Socket): void {
-    const next = this.pipelined.get(socket)?.shift();
-    if (next === undefined || socket.destroyed) {
+    const waiting = this.pipelined.get(socket);
+    const next = waiting?.shift();
+    if (next === undefined || waiting === undefined || socket.destroyed) {
       this.pipelined.delete(socket);
       return;
     }
+    // Requests still behind this one wait for its answer; with none, the connection is back to
+    // the common case, in which nothing is queued or listened to.
+    if (waiting.length > 0) next.res.once('close', () => this.serveNext(socket));
+    else this.pipelined.delete(socket);
     this.serve(next.req, next.res, next.expectsContinue, next.startedAt);
   }
 
@@ -191,8 +203,6 @@ export class Http1Listener {
     expectsContinue: boolean,
     startedAt: number,
   ): void {
-    const socket = req.socket;
-    res.once('close', () => this.serveNext(socket));
     // Node parses (and hands over) requests pipelined behind one we answered with
     // `Connection: close`; serving them would turn one refused request into an upstream request.
     if (this.closing.has(req.socket)) return;
