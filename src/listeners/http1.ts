@@ -171,9 +171,8 @@ export class Http1Listener {
       waiting.push({ req, res, expectsContinue, startedAt });
       return;
     }
-    // The answer Node is writing on this connection: this request's own, unless it was
-    // pipelined behind one still in progress (the same field Node's own server code uses).
-    const inProgress = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    // Node is still writing the answer of a request before this one: it was pipelined behind it.
+    const inProgress = answerInProgress(socket);
     if (inProgress != null && inProgress !== res) {
       this.pipelined.set(socket, [{ req, res, expectsContinue, startedAt }]);
       inProgress.once('close', () => this.serveNext(socket));
@@ -184,9 +183,9 @@ export class Http1Listener {
 
   /** Serves the next pipelined request on `socket` once the answer before it is done. */
   private serveNext(socket: Socket): void {
-    const waiting = this.pipelined.get(socket);
-    const next = waiting?.shift();
-    if (next === undefined || waiting === undefined || socket.destroyed) {
+    const waiting = this.pipelined.get(socket) ?? [];
+    const next = waiting.shift();
+    if (next === undefined || socket.destroyed) {
       this.pipelined.delete(socket);
       return;
     }
@@ -386,7 +385,7 @@ export class Http1Listener {
     // Malformed requests (smuggling attempts, bad framing, oversize headers) never reach the upstream.
     // Node's own default handler makes the same check (on the same internal field): a response
     // already under way must not get a second status line spliced into it.
-    const inProgress = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    const inProgress = answerInProgress(socket);
     if (error.code === 'ECONNRESET' || !socket.writable || inProgress?.headersSent === true) {
       socket.destroy();
       return;
@@ -658,6 +657,14 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
 }
 
 const noop = (): void => undefined;
+
+/**
+ * The answer Node is writing on a connection (or null), from the internal field Node's own
+ * server code reads for the same purpose.
+ */
+function answerInProgress(socket: Socket): ServerResponse | null | undefined {
+  return (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+}
 
 interface PipelinedRequest {
   readonly req: IncomingMessage;
