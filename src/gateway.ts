@@ -79,6 +79,7 @@ export class Gateway {
       headerMs: config.clientHeaderTimeoutMs,
       bodyMs: config.clientBodyTimeoutMs,
       idleMs: config.clientIdleTimeoutMs,
+      sendMs: config.clientSendTimeoutMs,
     };
     let tls: TlsMaterial | null = null;
     if (config.tls !== null) {

@@ -123,6 +123,10 @@ export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult
   const clientHeaderTimeoutMs = take('CLIENT_HEADER_TIMEOUT', '30s', parseDuration);
   const clientBodyTimeoutMs = take('CLIENT_BODY_TIMEOUT', '60s', parseDuration);
   const clientIdleTimeoutMs = take('CLIENT_IDLE_TIMEOUT', '65s', parseDuration);
+  const clientSendTimeoutMs = take('CLIENT_SEND_TIMEOUT', '60s', parseDuration);
+  const maxConnectionsPerClient = take('MAX_CONNECTIONS_PER_CLIENT', '512', (text) =>
+    parseInteger(text, 0, 1_000_000),
+  );
   const tls = parseTlsFiles(vars, errors);
   const upstreamErrorBodies = take('UPSTREAM_ERROR_BODIES', 'hide', (text) =>
     oneOf(text, ['hide', 'pass'] as const),
@@ -146,6 +150,8 @@ export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult
     clientHeaderTimeoutMs === undefined ||
     clientBodyTimeoutMs === undefined ||
     clientIdleTimeoutMs === undefined ||
+    clientSendTimeoutMs === undefined ||
+    maxConnectionsPerClient === undefined ||
     upstreamErrorBodies === undefined ||
     workers === undefined
   ) {
@@ -170,6 +176,8 @@ export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult
     clientHeaderTimeoutMs,
     clientBodyTimeoutMs,
     clientIdleTimeoutMs,
+    clientSendTimeoutMs,
+    maxConnectionsPerClient,
     upstreamErrorBodies,
     tls,
     workers,

@@ -42,6 +42,8 @@ export function redactedConfig(config: GatewayConfig): Record<string, unknown> {
     client_header_timeout_ms: config.clientHeaderTimeoutMs,
     client_body_timeout_ms: config.clientBodyTimeoutMs,
     client_idle_timeout_ms: config.clientIdleTimeoutMs,
+    client_send_timeout_ms: config.clientSendTimeoutMs,
+    max_connections_per_client: config.maxConnectionsPerClient,
     // Paths only: the private key's content never leaves the listeners.
     upstream_error_bodies: config.upstreamErrorBodies,
     tls: config.tls === null ? 'off' : { cert_file: config.tls.certFile, key_file: config.tls.keyFile },

@@ -24,6 +24,9 @@ export function settingsNeedingRestart(running: GatewayConfig, next: GatewayConf
   if (running.clientHeaderTimeoutMs !== next.clientHeaderTimeoutMs) changed.push('CLIENT_HEADER_TIMEOUT');
   if (running.clientBodyTimeoutMs !== next.clientBodyTimeoutMs) changed.push('CLIENT_BODY_TIMEOUT');
   if (running.clientIdleTimeoutMs !== next.clientIdleTimeoutMs) changed.push('CLIENT_IDLE_TIMEOUT');
+  if (running.clientSendTimeoutMs !== next.clientSendTimeoutMs) changed.push('CLIENT_SEND_TIMEOUT');
+  if (running.maxConnectionsPerClient !== next.maxConnectionsPerClient)
+    changed.push('MAX_CONNECTIONS_PER_CLIENT');
   // The files' content is re-read live; switching TLS on or off, or moving the files, is not.
   if (running.upstreamErrorBodies !== next.upstreamErrorBodies) changed.push('UPSTREAM_ERROR_BODIES');
   if (running.tls?.certFile !== next.tls?.certFile) changed.push('TLS_CERT_FILE');
@@ -43,6 +46,8 @@ export function mergeReloadable(running: GatewayConfig, next: GatewayConfig): Ga
     clientHeaderTimeoutMs: running.clientHeaderTimeoutMs,
     clientBodyTimeoutMs: running.clientBodyTimeoutMs,
     clientIdleTimeoutMs: running.clientIdleTimeoutMs,
+    clientSendTimeoutMs: running.clientSendTimeoutMs,
+    maxConnectionsPerClient: running.maxConnectionsPerClient,
     upstreamErrorBodies: running.upstreamErrorBodies,
     tls: running.tls,
     workers: running.workers,

@@ -50,6 +50,10 @@ export interface GatewayConfig {
   readonly clientBodyTimeoutMs: number;
   /** An idle client connection (no request in progress) is closed after this long. */
   readonly clientIdleTimeoutMs: number;
+  /** Longest time an answer may wait on a client that does not read it before the exchange is cut. */
+  readonly clientSendTimeoutMs: number;
+  /** Open connections one client address may hold on each data port (0: no cap). */
+  readonly maxConnectionsPerClient: number;
   /**
    * `hide`: the body of an upstream 5xx answer (and the grpc-message of UNKNOWN, INTERNAL,
    * DATA_LOSS) is replaced by a short text naming the upstream and the status, so internals such

@@ -10,6 +10,8 @@ export interface ClientTimeouts {
   readonly bodyMs: number;
   /** A connection with no request in progress. */
   readonly idleMs: number;
+  /** An answer the client does not take (its receive window or socket stays full). */
+  readonly sendMs: number;
 }
 
 /** What every data listener needs to defend itself, built once by the gateway. */
