@@ -29,6 +29,7 @@ import {
   NGHTTP2_NO_ERROR,
 } from '../upstream/http2-upstream.js';
 import { Http2SessionGuard } from './http2-session-guard.js';
+import { closeSessionOutsideCallbacks, destroySessionAfter } from './http2-teardown.js';
 import { listenOn } from './listen.js';
 import { type ListenerProtection, TOO_MANY_FAILURES_TEXT, upstreamAnsweredText } from './protection.js';
 import type { TlsMaterial } from './tls-certificates.js';
@@ -146,7 +147,7 @@ export class GrpcListener {
       limits.clientTimeouts.idle.inc();
       session.close();
       // A peer that ignores GOAWAY and keeps the socket open is cut after a grace period.
-      setTimeout(() => session.destroy(), 1000).unref();
+      destroySessionAfter(session, 1000);
     });
   }
 
@@ -232,7 +233,7 @@ export class GrpcListener {
       );
       // The connection is not worth keeping for a client over its limit (nor a cheap pipe for
       // more guesses): GOAWAY once this answer is out, as the HTTP/1.1 ports close after 429.
-      if (session !== undefined && !session.closed) session.close();
+      if (session !== undefined) closeSessionOutsideCallbacks(session);
       return;
     }
     this.options.auth.current.store.check(readPresentedCredential(rawHeaders), (outcome) =>

@@ -1,4 +1,5 @@
 import { constants, type Http2Session } from 'node:http2';
+import { destroySessionAfter } from './http2-teardown.js';
 
 /** What a client session did too much of. */
 export type Http2Abuse = 'rapid_reset' | 'ping_flood' | 'settings_flood';
@@ -88,7 +89,9 @@ export class Http2SessionGuard {
     // connection and every stream on it: the client has shown it will not use them honestly.
     // The short delay lets the GOAWAY reach the client before the close, which, with the
     // client's frames still arriving, turns into a TCP reset that would discard it.
+    // GOAWAY goes out now, from inside the frame callback (submitting a frame is safe there), so
+    // that nghttp2 refuses the rest of the read's new streams; the teardown waits (http2-teardown).
     this.session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
-    setTimeout(() => this.session.destroy(), GOAWAY_GRACE_MS).unref();
+    destroySessionAfter(this.session, GOAWAY_GRACE_MS);
   }
 }

@@ -17,6 +17,7 @@ export function startGatewayFor(
   upstreams: Upstreams,
   env: Readonly<Record<string, string>> = {},
   envFileText?: string,
+  nodeBinary?: string,
 ): Promise<RunningGateway> {
   return startGateway({
     env: {
@@ -27,6 +28,7 @@ export function startGatewayFor(
       ...env,
     },
     ...(envFileText === undefined ? {} : { envFileText }),
+    ...(nodeBinary === undefined ? {} : { nodeBinary }),
   });
 }
 

@@ -41,6 +41,8 @@ export interface StartGatewayOptions {
   readonly readyTimeoutMs?: number;
   /** Set to false for a gateway expected to exit (bad configuration): then only `exited` tells. */
   readonly waitForReady?: boolean;
+  /** The Node binary that runs the gateway; default: the one running the tests. */
+  readonly nodeBinary?: string;
 }
 
 export interface RunningGateway {
@@ -110,7 +112,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   };
   if (process.env.PATH !== undefined) env.PATH = process.env.PATH;
   if (process.env.HOME !== undefined) env.HOME = process.env.HOME;
-  const tracked = spawnTracked(process.execPath, [cli, 'serve'], {
+  const tracked = spawnTracked(options.nodeBinary ?? process.execPath, [cli, 'serve'], {
     cwd: REPO_ROOT,
     env,
     onOutput: appendToOutputLog,
