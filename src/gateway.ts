@@ -9,8 +9,9 @@ import { formatAddress, redactedConfig } from './config/redact.js';
 import type { ReloadResult } from './config/reloader.js';
 import { mergeReloadable, settingsNeedingRestart } from './config/restart-needed.js';
 import type { GatewayConfig, ListenerConfig } from './config/types.js';
-import { GrpcListener } from './listeners/grpc.js';
-import { Http1Listener } from './listeners/http1.js';
+import { connectionsPerListener, openFileLimit } from './listeners/connection-admission.js';
+import { GRPC_UPSTREAM_SESSIONS, GrpcListener } from './listeners/grpc.js';
+import { HTTP1_UPSTREAM_CONNECTIONS, Http1Listener } from './listeners/http1.js';
 import type { ClientTimeouts } from './listeners/protection.js';
 import { loadTlsMaterial, type TlsMaterial, TlsReloader } from './listeners/tls-certificates.js';
 import { AccessLog } from './observability/access-log.js';
@@ -96,7 +97,20 @@ export class Gateway {
         logger,
       });
     }
-    for (const listener of config.listeners) {
+    const dataListeners = config.listeners.filter((listener) => listener.upstream !== null);
+    const connections = {
+      perClient: config.maxConnectionsPerClient,
+      perListener: connectionsPerListener(
+        openFileLimit(),
+        dataListeners.length,
+        dataListeners.reduce(
+          (sum, listener) =>
+            sum + (listener.protocol === 'h2c' ? GRPC_UPSTREAM_SESSIONS : HTTP1_UPSTREAM_CONNECTIONS),
+          0,
+        ),
+      ),
+    };
+    for (const listener of dataListeners) {
       if (listener.upstream === null) continue;
       const options = {
         config: listener as ListenerConfig & { upstream: URL },
@@ -112,6 +126,7 @@ export class Gateway {
           timeouts,
           tls,
           hideUpstreamErrors: config.upstreamErrorBodies === 'hide',
+          connections,
         },
       };
       this.listeners.push(

@@ -28,6 +28,7 @@ import {
   NGHTTP2_INTERNAL_ERROR,
   NGHTTP2_NO_ERROR,
 } from '../upstream/http2-upstream.js';
+import { ConnectionAdmission } from './connection-admission.js';
 import { Http2SessionGuard } from './http2-session-guard.js';
 import { closeSessionOutsideCallbacks, destroySessionAfter } from './http2-teardown.js';
 import { listenOn } from './listen.js';
@@ -51,6 +52,9 @@ const SERVER_FAULT_STATUSES = new Set(['2', '13', '15']);
 /** Largest header list accepted, counted as HPACK does (name + value + 32 per field). */
 const MAX_HEADER_LIST_BYTES = 16 * 1024;
 
+/** Upstream HTTP/2 sessions a gRPC port opens (each one connection). */
+export const GRPC_UPSTREAM_SESSIONS = 4;
+
 const GRPC_UNAUTHENTICATED = 16;
 const CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
 const GRPC_UNAVAILABLE = 14;
@@ -62,6 +66,13 @@ interface SessionState {
   readonly guard: Http2SessionGuard;
   openStreams: number;
 }
+
+/**
+ * Bytes of answers one client session may have waiting to be written, over all its streams: a
+ * client that opens many streams and never grants window would otherwise make the gateway hold
+ * WRITE_BUFFER_LIMIT for each of them (issue 10 §6: 16 sessions of 200 streams took 2.6 GB).
+ */
+const SESSION_WRITE_BUFFER_LIMIT = 4 * 1024 * 1024;
 
 /**
  * The OTLP/gRPC port (4317): HTTP/2 cleartext with prior knowledge on both legs, because gRPC
@@ -80,7 +91,7 @@ export class GrpcListener {
     this.upstreamName = options.config.upstream.host;
     this.pool = new Http2SessionPool(options.config.upstream, {
       connectTimeoutMs: options.connectTimeoutMs,
-      maxSessions: 4,
+      maxSessions: GRPC_UPSTREAM_SESSIONS,
       // Each upstream session has one connection-level flow-control window, sized by the
       // collector (64 KiB unless it grows it): a few streams per session keep large exports from
       // queueing behind that window, while up to 4 sessions still carry any number of streams.
@@ -120,6 +131,8 @@ export class GrpcListener {
         this.handle(stream, headers, flags, (rest[0] as string[] | undefined) ?? flattenHeaders(headers)),
     );
     this.server.on('session', (session: Http2Session) => this.onSession(session));
+    const admission = new ConnectionAdmission(options.protection.connections, options.protection.limits);
+    this.server.on('connection', (socket: Socket) => admission.admit(socket));
     this.server.on('sessionError', () => undefined);
     if (tls !== null) this.server.on('tlsClientError', (_error: Error, socket: Socket) => socket.destroy());
   }
@@ -154,6 +167,15 @@ export class GrpcListener {
   /** Serves a renewed certificate to new connections; open sessions keep theirs. */
   setCertificate(tls: TlsMaterial): void {
     if ('setSecureContext' in this.server) this.server.setSecureContext({ cert: tls.cert, key: tls.key });
+  }
+
+  /**
+   * How many bytes one stream of `session` may have waiting toward its client before its
+   * upstream is paused: the session's budget shared by its streams in progress.
+   */
+  writeBufferLimit(session: Http2Session | undefined): number {
+    const streams = session === undefined ? 1 : (this.sessions.get(session)?.openStreams ?? 1);
+    return Math.min(WRITE_BUFFER_LIMIT, Math.floor(SESSION_WRITE_BUFFER_LIMIT / Math.max(1, streams)));
   }
 
   /** Open client HTTP/2 sessions (each is one connection). */
@@ -480,11 +502,7 @@ class GrpcExchange {
       const status = trailers['grpc-status'];
       if (status !== undefined) this.grpcStatus = String(status);
     });
-    upstream.on('data', (chunk: Buffer) => {
-      this.bytesOut += chunk.length;
-      this.timer?.refresh();
-      relay(chunk, upstream, stream);
-    });
+    upstream.on('data', (chunk: Buffer) => this.forwardResponseData(chunk));
     upstream.on('end', () => {
       if (stream.headersSent && !stream.writableEnded) stream.end();
     });
@@ -501,6 +519,43 @@ class GrpcExchange {
     if (!endStream) {
       stream.on('data', this.forwardRequestData);
       stream.on('end', () => upstream.end());
+    }
+  }
+
+  private sendTimer: NodeJS.Timeout | null = null;
+
+  /** Upstream to client, paused while the client does not take it, and cut after CLIENT_SEND_TIMEOUT. */
+  private forwardResponseData(chunk: Buffer): void {
+    const { stream, upstream, listener } = this;
+    this.bytesOut += chunk.length;
+    this.timer?.refresh();
+    stream.write(chunk);
+    if (upstream === null || this.sendTimer !== null) return;
+    if (stream.writableLength <= listener.writeBufferLimit(stream.session)) return;
+    upstream.pause();
+    this.sendTimer = setTimeout(this.onSendTimeout, listener.options.protection.timeouts.sendMs);
+    stream.once('drain', this.onClientDrain);
+  }
+
+  private readonly onClientDrain = (): void => {
+    this.clearSendTimer();
+    this.upstream?.resume();
+  };
+
+  /** The client has not taken the answer for CLIENT_SEND_TIMEOUT: both legs are reset. */
+  private readonly onSendTimeout = (): void => {
+    this.sendTimer = null;
+    if (this.done) return;
+    this.listener.options.protection.limits.clientTimeouts.send.inc();
+    this.upstream?.close(NGHTTP2_CANCEL);
+    this.complete('client send timeout');
+    if (!this.stream.destroyed) this.stream.close(NGHTTP2_CANCEL);
+  };
+
+  private clearSendTimer(): void {
+    if (this.sendTimer !== null) {
+      clearTimeout(this.sendTimer);
+      this.sendTimer = null;
     }
   }
 
@@ -658,6 +713,7 @@ class GrpcExchange {
     this.done = true;
     this.settled = true;
     this.clearTimer();
+    this.clearSendTimer();
     const { listener } = this;
     listener.options.metrics.inFlight.dec();
     listener.finish(

@@ -4,6 +4,7 @@ import {
   type Server,
   type ServerOptions,
   type ServerResponse,
+  STATUS_CODES,
 } from 'node:http';
 import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
@@ -19,6 +20,8 @@ import type { ListenerMetrics } from '../observability/metrics.js';
 import { classifyUpstreamError, upstreamFailureText } from '../upstream/errors.js';
 import { clientAddress, downstreamResponseHeaders, upstreamRequestHeaders } from '../upstream/headers.js';
 import { createHttp1Upstream } from '../upstream/http1-upstream.js';
+import { ConnectionAdmission } from './connection-admission.js';
+import { Http1Connection, type Http1Request } from './http1-connection.js';
 import { listenOn } from './listen.js';
 import {
   connectionsCheckingInterval,
@@ -41,6 +44,16 @@ export interface Http1ListenerOptions {
 
 const OVERLOADED_TEXT = 'authentication temporarily overloaded';
 
+/** Connections of a port's upstream pool: each carries one exchange at a time. */
+export const HTTP1_UPSTREAM_CONNECTIONS = 256;
+
+/**
+ * Header fields a request may carry. Node keeps only the first `maxHeadersCount` fields in
+ * `req.headers` while its parser still frames the body by all of them: a Content-Length after
+ * the cut would be forwarded as no body at all. A request that reaches the count is refused.
+ */
+const MAX_HEADER_FIELDS = 256;
+
 /** Headers of a short text answer, with its length: no chunked framing for a one-line body. */
 function textHeaders(text: string, extra: Readonly<Record<string, string>> = {}): Record<string, string> {
   return {
@@ -62,24 +75,19 @@ export class Http1Listener {
   /** `host:port` of the upstream: its Host header, and how answers and logs name it. */
   readonly upstreamName: string;
   readonly proto: 'http' | 'https';
-  private readonly sockets = new Set<Socket>();
-  /** Connections whose current answer is their last: requests pipelined behind it are not served. */
-  private readonly closing = new WeakSet<Socket>();
-  /**
-   * Requests pipelined behind the one a connection is being served, in arrival order. Node hands
-   * over every pipelined request at once; they are forwarded one at a time, as nginx and Envoy
-   * do, so the upstream sees a connection's requests in its order and one connection never
-   * holds more than one upstream request (nor buffers the answers of many).
-   */
-  private readonly pipelined = new WeakMap<Socket, PipelinedRequest[]>();
+  private readonly connections = new Map<Socket, Http1Connection>();
+  private readonly admission: ConnectionAdmission;
+  /** Exchanges holding an upstream connection (or waiting for one): at most the pool's size. */
+  private upstreamBusy = 0;
 
   constructor(readonly options: Http1ListenerOptions) {
     this.upstreamName = options.config.upstream.host;
     this.pool = createHttp1Upstream(options.config.upstream, {
       connectTimeoutMs: options.connectTimeoutMs,
       responseTimeoutMs: options.responseTimeoutMs,
-      connections: 256,
+      connections: HTTP1_UPSTREAM_CONNECTIONS,
     });
+    this.admission = new ConnectionAdmission(options.protection.connections, options.protection.limits);
     const { timeouts, tls } = options.protection;
     this.proto = tls === null ? 'http' : 'https';
     const serverOptions: ServerOptions = {
@@ -118,6 +126,7 @@ export class Http1Listener {
         options.logger.debug({ listener: options.config.name, code: error.code }, 'TLS handshake failed');
       });
     }
+    this.server.maxHeadersCount = MAX_HEADER_FIELDS;
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) =>
       this.handle(req, res, true),
     );
@@ -125,14 +134,43 @@ export class Http1Listener {
       this.onClientError(error, socket),
     );
     this.server.on('connect', (req: IncomingMessage, socket: Socket) => this.refuseConnect(req, socket));
-    this.server.on('connection', (socket: Socket) => {
-      this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
-    });
+    this.server.on('connection', (socket: Socket) => this.onConnection(socket));
+    if (tls !== null) this.server.on('secureConnection', (socket: Socket) => this.track(socket));
   }
 
   get openConnections(): number {
-    return this.sockets.size;
+    return this.connections.size;
+  }
+
+  /** A TCP connection accepted (before any TLS handshake): admitted, or closed at once. */
+  private onConnection(socket: Socket): void {
+    if (!this.admission.admit(socket)) return;
+    if (this.options.protection.tls === null) this.track(socket);
+  }
+
+  /** The socket Node's HTTP server reads requests from (with TLS, the TLS socket). */
+  private track(socket: Socket): void {
+    const { limiter, limits } = this.options.protection;
+    const retryAfter = limiter.retryAfterSeconds(socket.remoteAddress);
+    if (retryAfter > 0) {
+      // A client over its failure budget gets its 429 before it has sent anything, and nothing
+      // of what it sends is parsed: a reconnecting flood costs an accept and a write.
+      limits.authFailureLimit.inc();
+      socket.pause();
+      socket.on('error', () => undefined);
+      socket.end(
+        rawResponse(429, 'Too Many Requests', { 'retry-after': String(retryAfter) }, TOO_MANY_FAILURES_TEXT),
+        () => socket.destroy(),
+      );
+      return;
+    }
+    const connection = new Http1Connection(
+      socket,
+      (request) => this.serve(request),
+      () => this.options.protection.limits.pipeliningLimit.inc(),
+    );
+    this.connections.set(socket, connection);
+    socket.once('close', () => this.connections.delete(socket));
   }
 
   /** Serves a renewed certificate to new connections; open ones keep theirs. */
@@ -164,47 +202,19 @@ export class Http1Listener {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
-    const startedAt = performance.now();
-    const socket = req.socket;
-    const waiting = this.pipelined.get(socket);
-    if (waiting !== undefined) {
-      waiting.push({ req, res, expectsContinue, startedAt });
-      return;
-    }
-    // Node is still writing the answer of a request before this one: it was pipelined behind it.
-    const inProgress = answerInProgress(socket);
-    if (inProgress != null && inProgress !== res) {
-      this.pipelined.set(socket, [{ req, res, expectsContinue, startedAt }]);
-      inProgress.once('close', () => this.serveNext(socket));
-      return;
-    }
-    this.serve(req, res, expectsContinue, startedAt);
+    const request = { req, res, expectsContinue, startedAt: performance.now() };
+    const connection = this.connections.get(req.socket);
+    if (connection === undefined) this.serve(request);
+    else connection.admit(request);
   }
 
-  /** Serves the next pipelined request on `socket` once the answer before it is done. */
-  private serveNext(socket: Socket): void {
-    const waiting = this.pipelined.get(socket) ?? [];
-    const next = waiting.shift();
-    if (next === undefined || socket.destroyed) {
-      this.pipelined.delete(socket);
+  private serve({ req, res, expectsContinue, startedAt }: Http1Request): void {
+    if (req.rawHeaders.length >= 2 * MAX_HEADER_FIELDS) {
+      this.options.protection.limits.headerSizeLimit.inc();
+      this.closeAfter(req, res);
+      this.answerText(req, res, 431, 'too many header fields', startedAt, undefined);
       return;
     }
-    // Requests still behind this one wait for its answer; with none, the connection is back to
-    // the common case, in which nothing is queued or listened to.
-    if (waiting.length > 0) next.res.once('close', () => this.serveNext(socket));
-    else this.pipelined.delete(socket);
-    this.serve(next.req, next.res, next.expectsContinue, next.startedAt);
-  }
-
-  private serve(
-    req: IncomingMessage,
-    res: ServerResponse,
-    expectsContinue: boolean,
-    startedAt: number,
-  ): void {
-    // Node parses (and hands over) requests pipelined behind one we answered with
-    // `Connection: close`; serving them would turn one refused request into an upstream request.
-    if (this.closing.has(req.socket)) return;
     // A client over its failure budget is refused before any credential work (bcrypt included).
     const retryAfter = this.options.protection.limiter.retryAfterSeconds(req.socket.remoteAddress);
     if (retryAfter > 0) {
@@ -238,9 +248,32 @@ export class Http1Listener {
       this.answerText(req, res, 400, 'bad request framing', startedAt, outcome.identity);
       return;
     }
+    if (this.upstreamBusy >= HTTP1_UPSTREAM_CONNECTIONS) {
+      // A request that waited for a connection would hang behind the slowest exchanges (a key
+      // holder's 1 byte/s uploads): answered at once instead, for the client to retry.
+      this.options.protection.limits.upstreamPoolLimit.inc();
+      this.answerText(
+        req,
+        res,
+        503,
+        `upstream ${this.upstreamName} is busy; retry later`,
+        startedAt,
+        outcome.identity,
+        'upstream pool exhausted',
+        undefined,
+        { 'retry-after': '1' },
+      );
+      return;
+    }
     if (!this.server.listening) this.closeAfter(req, res);
     if (expectsContinue) res.writeContinue();
+    this.upstreamBusy++;
     new ProxyExchange(this, req, res, outcome.identity, path, startedAt).start();
+  }
+
+  /** An exchange gave its upstream connection back. */
+  upstreamReleased(): void {
+    this.upstreamBusy--;
   }
 
   private reject(
@@ -309,7 +342,8 @@ export class Http1Listener {
   /** This response ends the connection (an unread body, a drain): nothing after it is served. */
   private closeAfter(req: IncomingMessage, res: ServerResponse): void {
     res.shouldKeepAlive = false;
-    if (req.socket !== null) this.closing.add(req.socket);
+    const connection = req.socket === null ? undefined : this.connections.get(req.socket);
+    if (connection !== undefined) connection.closing = true;
   }
 
   private refuseOverLimit(
@@ -335,15 +369,18 @@ export class Http1Listener {
     identity: string | undefined,
     error?: string,
     client?: string,
+    extraHeaders: Readonly<Record<string, string>> = {},
   ): void {
+    let bytesOut = 0;
     if (!res.headersSent) {
       if (hasRequestBody(req) && !req.complete) this.closeAfter(req, res);
-      res.writeHead(status, textHeaders(text));
+      res.writeHead(status, textHeaders(text, extraHeaders));
       res.end(text);
+      bytesOut = Buffer.byteLength(text);
     } else {
       res.destroy();
     }
-    this.finish(req, status, startedAt, identity, 0, 0, undefined, error, client);
+    this.finish(req, status, startedAt, identity, 0, bytesOut, undefined, error, client);
   }
 
   finish(
@@ -385,8 +422,11 @@ export class Http1Listener {
     // Malformed requests (smuggling attempts, bad framing, oversize headers) never reach the upstream.
     // Node's own default handler makes the same check (on the same internal field): a response
     // already under way must not get a second status line spliced into it.
-    const inProgress = answerInProgress(socket);
-    if (error.code === 'ECONNRESET' || !socket.writable || inProgress?.headersSent === true) {
+    const connection = this.connections.get(socket);
+    // Bytes after a request that ended its connection (HTTP/1.0, `Connection: close`) are not a
+    // request: its answer, still in progress, goes out and then the connection closes.
+    if (error.code === 'HPE_CLOSED_CONNECTION' && connection?.current != null) return;
+    if (error.code === 'ECONNRESET' || !socket.writable || connection?.current?.headersSent === true) {
       socket.destroy();
       return;
     }
@@ -397,10 +437,12 @@ export class Http1Listener {
     else if (status === 408) limits.clientTimeouts.headers.inc();
     const text =
       status === 431 ? 'request header fields too large' : status === 408 ? 'request timeout' : 'bad request';
-    socket.end(
-      `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\n` +
-        `content-type: text/plain\r\ncontent-length: ${text.length}\r\nconnection: close\r\n\r\n${text}`,
-    );
+    const answer =
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
+      `content-type: text/plain\r\ncontent-length: ${text.length}\r\nconnection: close\r\n\r\n${text}`;
+    // Behind an answer still in progress, so that the client reads its answers in order.
+    if (connection === undefined) socket.end(answer);
+    else connection.answerErrorAfterCurrent(answer);
     this.options.logger.debug(
       { listener: this.options.config.name, code: error.code },
       'rejected malformed request',
@@ -423,6 +465,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
   private bytesIn = 0;
   private bytesOut = 0;
   private done = false;
+  private sendTimer: NodeJS.Timeout | null = null;
   private forwardedAt = 0;
   private client = '';
 
@@ -484,8 +527,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
     req.socket?.setTimeout(0);
     if (this.done) return;
     listener.options.protection.limits.clientTimeouts.body.inc();
-    this.done = true;
-    listener.options.metrics.inFlight.dec();
+    this.settle();
     this.abortUpstream?.(new Error('client body timeout'));
     listener.answerText(
       req,
@@ -558,8 +600,34 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
     if (!this.flushHead()) return false;
     this.bytesOut += chunk.length;
     if (this.res.write(chunk)) return true;
-    this.res.once('drain', this.resumeUpstream ?? noop);
+    this.res.once('drain', this.onClientDrain);
+    this.sendTimer = setTimeout(this.onSendTimeout, this.listener.options.protection.timeouts.sendMs);
     return false;
+  }
+
+  private readonly onClientDrain = (): void => {
+    this.clearSendTimer();
+    this.resumeUpstream?.();
+  };
+
+  /**
+   * The client has not taken the answer for CLIENT_SEND_TIMEOUT: the exchange is cut and its
+   * upstream connection freed, so that clients that never read cannot hold the pool.
+   */
+  private readonly onSendTimeout = (): void => {
+    this.sendTimer = null;
+    if (this.done) return;
+    this.listener.options.protection.limits.clientTimeouts.send.inc();
+    this.abortUpstream?.(new Error('client send timeout'));
+    this.complete(this.status, 'client send timeout');
+    this.res.destroy();
+  };
+
+  private clearSendTimer(): void {
+    if (this.sendTimer !== null) {
+      clearTimeout(this.sendTimer);
+      this.sendTimer = null;
+    }
   }
 
   onComplete(): void {
@@ -600,8 +668,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
       this.complete(this.status, errorLabel(error));
       return;
     }
-    this.done = true;
-    listener.options.metrics.inFlight.dec();
+    this.settle();
     if (this.res.destroyed) {
       // The client went away first (and aborted the exchange): not the upstream's failure.
       listener.finish(
@@ -637,11 +704,18 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
     this.complete(499, 'client closed');
   }
 
+  /** The exchange's outcome is decided: it leaves the in-flight count and gives its upstream connection back. */
+  private settle(): void {
+    this.done = true;
+    this.clearSendTimer();
+    this.listener.options.metrics.inFlight.dec();
+    this.listener.upstreamReleased();
+  }
+
   private complete(status: number, error?: string): void {
     if (this.done) return;
-    this.done = true;
+    this.settle();
     const { listener } = this;
-    listener.options.metrics.inFlight.dec();
     listener.finish(
       this.req,
       status,
@@ -654,24 +728,6 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
       this.client,
     );
   }
-}
-
-const noop = (): void => undefined;
-
-/**
- * The answer Node is writing on a connection (or null), from the internal field Node's own
- * server code reads for the same purpose.
- */
-function answerInProgress(socket: Socket): ServerResponse | null | undefined {
-  return (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-}
-
-interface PipelinedRequest {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
-  readonly expectsContinue: boolean;
-  /** When it arrived: its access-log duration includes the wait behind the requests before it. */
-  readonly startedAt: number;
 }
 
 /** The value of a header in undici's raw [name, value, ...] Buffer list (first one), or undefined. */

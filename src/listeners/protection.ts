@@ -1,5 +1,6 @@
 import type { AuthFailureLimiter } from '../auth/failure-limiter.js';
 import type { ListenerLimitMetrics } from '../observability/limit-metrics.js';
+import type { ConnectionCaps } from './connection-admission.js';
 import type { TlsMaterial } from './tls-certificates.js';
 
 /** How long a client may take, in the slow ways an attacker would stretch out. */
@@ -24,6 +25,7 @@ export interface ListenerProtection {
   readonly tls: TlsMaterial | null;
   /** Replace upstream 5xx bodies (gRPC: server-fault messages) by a short text of our own. */
   readonly hideUpstreamErrors: boolean;
+  readonly connections: ConnectionCaps;
 }
 
 /** The short text that stands in for an upstream's own error answer. */

@@ -4,10 +4,18 @@ import { HTTP2_ABUSES, type Http2Abuse } from '../listeners/http2-session-guard.
 
 type CounterChild = ReturnType<Counter<string>['labels']>;
 
-/** Client-side timeouts, as counted: trickled headers, a stalled body, an idle HTTP/2 session. */
-export type ClientTimeout = 'headers' | 'body' | 'idle';
+/**
+ * Client-side timeouts, as counted: trickled headers, a stalled body, an idle HTTP/2 session, an
+ * answer the client does not take.
+ */
+export type ClientTimeout = 'headers' | 'body' | 'idle' | 'send';
 
-const CLIENT_TIMEOUTS: readonly ClientTimeout[] = ['headers', 'body', 'idle'];
+const CLIENT_TIMEOUTS: readonly ClientTimeout[] = ['headers', 'body', 'idle', 'send'];
+
+/** Why a client connection was refused at accept: its address holds too many, or the port does. */
+export type ConnectionLimit = 'per_client' | 'total';
+
+const CONNECTION_LIMITS: readonly ConnectionLimit[] = ['per_client', 'total'];
 
 /**
  * One counter per limit that protects the gateway from its clients (`..._limit_reached_total`,
@@ -18,6 +26,9 @@ export class LimitMetrics {
   readonly clientTimeouts: Counter<'listener' | 'timeout'>;
   readonly headerSizeLimit: Counter<'listener'>;
   readonly http2Abuse: Counter<'listener' | 'abuse'>;
+  readonly pipeliningLimit: Counter<'listener'>;
+  readonly connectionLimit: Counter<'listener' | 'limit'>;
+  readonly upstreamPoolLimit: Counter<'listener'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -29,13 +40,13 @@ export class LimitMetrics {
     });
     this.clientTimeouts = new Counter({
       name: 'gateway_client_timeout_limit_reached_total',
-      help: 'Client connections cut for slowness: headers not complete in CLIENT_HEADER_TIMEOUT, a request body silent for CLIENT_BODY_TIMEOUT, an HTTP/2 session idle for CLIENT_IDLE_TIMEOUT.',
+      help: 'Client connections cut for slowness: headers not complete in CLIENT_HEADER_TIMEOUT, a request body silent for CLIENT_BODY_TIMEOUT, an HTTP/2 session idle for CLIENT_IDLE_TIMEOUT, an answer not taken by the client for CLIENT_SEND_TIMEOUT.',
       labelNames: ['listener', 'timeout'],
       registers,
     });
     this.headerSizeLimit = new Counter({
       name: 'gateway_header_size_limit_reached_total',
-      help: 'HTTP/1.1 requests refused with 431 because their header section exceeds 16 KiB.',
+      help: 'HTTP/1.1 requests refused with 431 because their header section exceeds 16 KiB or holds too many header fields.',
       labelNames: ['listener'],
       registers,
     });
@@ -43,6 +54,24 @@ export class LimitMetrics {
       name: 'gateway_http2_abuse_limit_reached_total',
       help: 'HTTP/2 client sessions closed with GOAWAY (ENHANCE_YOUR_CALM) for a rapid-reset, PING or SETTINGS flood.',
       labelNames: ['listener', 'abuse'],
+      registers,
+    });
+    this.pipeliningLimit = new Counter({
+      name: 'gateway_pipelining_limit_reached_total',
+      help: 'HTTP/1.1 connections closed because more pipelined requests waited behind the one being served than a connection may queue.',
+      labelNames: ['listener'],
+      registers,
+    });
+    this.connectionLimit = new Counter({
+      name: 'gateway_connection_limit_reached_total',
+      help: 'Client connections closed at accept: their address already held MAX_CONNECTIONS_PER_CLIENT on the port (per_client), or the port held all the connections the open-file limit leaves it (total).',
+      labelNames: ['listener', 'limit'],
+      registers,
+    });
+    this.upstreamPoolLimit = new Counter({
+      name: 'gateway_upstream_pool_limit_reached_total',
+      help: 'Requests answered 503 at once because every connection of the listener upstream pool was busy.',
+      labelNames: ['listener'],
       registers,
     });
   }
@@ -58,6 +87,9 @@ export class ListenerLimitMetrics {
   readonly headerSizeLimit: CounterChild;
   readonly clientTimeouts: Readonly<Record<ClientTimeout, CounterChild>>;
   readonly http2Abuse: Readonly<Record<Http2Abuse, CounterChild>>;
+  readonly pipeliningLimit: CounterChild;
+  readonly connectionLimit: Readonly<Record<ConnectionLimit, CounterChild>>;
+  readonly upstreamPoolLimit: CounterChild;
 
   constructor(metrics: LimitMetrics, listener: ListenerName) {
     this.authFailureLimit = metrics.authFailureLimit.labels(listener);
@@ -68,5 +100,10 @@ export class ListenerLimitMetrics {
     this.http2Abuse = Object.fromEntries(
       HTTP2_ABUSES.map((abuse) => [abuse, metrics.http2Abuse.labels(listener, abuse)]),
     ) as Record<Http2Abuse, CounterChild>;
+    this.pipeliningLimit = metrics.pipeliningLimit.labels(listener);
+    this.connectionLimit = Object.fromEntries(
+      CONNECTION_LIMITS.map((limit) => [limit, metrics.connectionLimit.labels(listener, limit)]),
+    ) as Record<ConnectionLimit, CounterChild>;
+    this.upstreamPoolLimit = metrics.upstreamPoolLimit.labels(listener);
   }
 }
