@@ -51,9 +51,19 @@ export function connectionsPerListener(
   return Math.max(MIN_CONNECTIONS_PER_LISTENER, Math.floor(left / listeners));
 }
 
-/** Counts one port's open client connections, in total and per client address, and refuses beyond the caps. */
+/**
+ * Counts one port's open client connections, in total and per client address. A client address
+ * at MAX_CONNECTIONS_PER_CLIENT is refused; a full port makes room by closing its oldest
+ * connection that has not sent a request yet (a flood of idle connections), so honest clients
+ * are still served, and refuses only when every connection is in use.
+ */
 export class ConnectionAdmission {
   private readonly byClient = new Map<string, number>();
+  /**
+   * Connections that have not sent a request yet, oldest first, by client address and port (the
+   * socket a request arrives on may be a TLS socket or an HTTP/2 session's proxy of this one).
+   */
+  private readonly idle = new Map<string, Socket>();
   private open = 0;
 
   constructor(
@@ -65,24 +75,48 @@ export class ConnectionAdmission {
   admit(socket: Socket): boolean {
     const client = socket.remoteAddress ?? '';
     const held = this.byClient.get(client) ?? 0;
-    if (this.open >= this.caps.perListener) {
-      this.limits.connectionLimit.total.inc();
-      socket.destroy();
-      return false;
-    }
     if (this.caps.perClient > 0 && held >= this.caps.perClient) {
       this.limits.connectionLimit.per_client.inc();
       socket.destroy();
       return false;
     }
+    if (this.open >= this.caps.perListener) {
+      this.limits.connectionLimit.total.inc();
+      const oldest: Socket | undefined = this.idle.values().next().value;
+      if (oldest === undefined) {
+        socket.destroy();
+        return false;
+      }
+      // Counted out at once: its 'close' comes later, and this socket takes its place now.
+      this.release(oldest);
+      oldest.destroy();
+    }
     this.open++;
     this.byClient.set(client, held + 1);
-    socket.once('close', () => {
-      this.open--;
-      const left = (this.byClient.get(client) ?? 1) - 1;
-      if (left === 0) this.byClient.delete(client);
-      else this.byClient.set(client, left);
-    });
+    this.idle.set(connectionKey(socket), socket);
+    socket.once('close', () => this.release(socket));
     return true;
   }
+
+  /** The connection sent a request: it is no longer an idle one to close first. */
+  inUse(socket: Pick<Socket, 'remoteAddress' | 'remotePort'>): void {
+    if (this.idle.size > 0) this.idle.delete(connectionKey(socket));
+  }
+
+  private readonly released = new WeakSet<Socket>();
+
+  private release(socket: Socket): void {
+    if (this.released.has(socket)) return;
+    this.released.add(socket);
+    this.idle.delete(connectionKey(socket));
+    this.open--;
+    const client = socket.remoteAddress ?? '';
+    const left = (this.byClient.get(client) ?? 1) - 1;
+    if (left === 0) this.byClient.delete(client);
+    else this.byClient.set(client, left);
+  }
+}
+
+function connectionKey(socket: Pick<Socket, 'remoteAddress' | 'remotePort'>): string {
+  return `${socket.remoteAddress}|${socket.remotePort}`;
 }

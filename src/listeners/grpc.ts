@@ -86,6 +86,7 @@ export class GrpcListener {
   readonly upstreamName: string;
   readonly proto: 'http' | 'https';
   private readonly sessions = new Map<Http2Session, SessionState>();
+  private readonly admission: ConnectionAdmission;
 
   constructor(readonly options: GrpcListenerOptions) {
     this.upstreamName = options.config.upstream.host;
@@ -131,8 +132,8 @@ export class GrpcListener {
         this.handle(stream, headers, flags, (rest[0] as string[] | undefined) ?? flattenHeaders(headers)),
     );
     this.server.on('session', (session: Http2Session) => this.onSession(session));
-    const admission = new ConnectionAdmission(options.protection.connections, options.protection.limits);
-    this.server.on('connection', (socket: Socket) => admission.admit(socket));
+    this.admission = new ConnectionAdmission(options.protection.connections, options.protection.limits);
+    this.server.on('connection', (socket: Socket) => this.admission.admit(socket));
     this.server.on('sessionError', () => undefined);
     if (tls !== null) this.server.on('tlsClientError', (_error: Error, socket: Socket) => socket.destroy());
   }
@@ -223,6 +224,7 @@ export class GrpcListener {
     const session = stream.session;
     const state = session === undefined ? undefined : this.sessions.get(session);
     if (state !== undefined) {
+      if (state.openStreams === 0 && session?.socket !== undefined) this.admission.inUse(session.socket);
       state.openStreams++;
       stream.once('aborted', () => state.guard.streamAborted());
       stream.once('close', () => {

@@ -203,6 +203,7 @@ export class Http1Listener {
 
   private handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
     const request = { req, res, expectsContinue, startedAt: performance.now() };
+    this.admission.inUse(req.socket);
     const connection = this.connections.get(req.socket);
     if (connection === undefined) this.serve(request);
     else connection.admit(request);

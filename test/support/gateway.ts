@@ -43,6 +43,8 @@ export interface StartGatewayOptions {
   readonly waitForReady?: boolean;
   /** The Node binary that runs the gateway; default: the one running the tests. */
   readonly nodeBinary?: string;
+  /** A command (and its arguments) that runs the gateway's command line, e.g. `prlimit --nofile=1024:1024`. */
+  readonly wrapper?: readonly string[];
 }
 
 export interface RunningGateway {
@@ -112,7 +114,9 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   };
   if (process.env.PATH !== undefined) env.PATH = process.env.PATH;
   if (process.env.HOME !== undefined) env.HOME = process.env.HOME;
-  const tracked = spawnTracked(options.nodeBinary ?? process.execPath, [cli, 'serve'], {
+  const node = options.nodeBinary ?? process.execPath;
+  const [command = node, ...args] = [...(options.wrapper ?? []), node, cli, 'serve'];
+  const tracked = spawnTracked(command, args, {
     cwd: REPO_ROOT,
     env,
     onOutput: appendToOutputLog,
