@@ -619,9 +619,13 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
     this.sendTimer = null;
     if (this.done) return;
     this.listener.options.protection.limits.clientTimeouts.send.inc();
-    this.abortUpstream?.(new Error('client send timeout'));
     this.complete(this.status, 'client send timeout');
-    this.res.destroy();
+    // A reset, not a FIN: the FIN would wait behind the unread bytes in the kernel's buffers,
+    // which the client is not taking either.
+    const socket = this.req.socket;
+    if (socket !== null && !socket.destroyed) socket.resetAndDestroy();
+    else this.res.destroy();
+    this.abortUpstream?.(new Error('client send timeout'));
   };
 
   private clearSendTimer(): void {
