@@ -51,7 +51,9 @@ export class ConfigReloader {
   private settleTimer: NodeJS.Timeout | null = null;
   private fingerprint: string;
   private lastErrorFingerprint: string | null = null;
-  private lastUnsettledWarning: string | null = null;
+  /** The last look found the file still changing; warned once until it holds still. */
+  private unsettled = false;
+  private warnedUnsettled = false;
   private running: LoadedConfig;
   /** Reloads run one at a time: a forced one waits for a check under way, and the other way round. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -127,8 +129,10 @@ export class ConfigReloader {
       try {
         do {
           this.checkAgain = false;
-          if (this.readFingerprint() !== this.fingerprint) last = await this.readAndLoad(trigger, false);
-        } while (this.checkAgain && !this.stopped);
+          if (this.readFingerprint() === this.fingerprint) break;
+          last = await this.readAndLoad(trigger, false);
+          // A file that never held still is looked at again, never applied as it was.
+        } while ((this.checkAgain || this.unsettled) && !this.stopped);
       } finally {
         this.checking = false;
       }
@@ -154,15 +158,15 @@ export class ConfigReloader {
       this.options.stability ?? DEFAULT_STABILITY,
       () => this.stopped,
     );
+    this.unsettled = !read.settled;
     if (!read.settled) {
-      // Not a rejection: nothing was judged. The poll sees the file still differs and tries again.
-      const error = `env file ${envFile} was not read: ${read.reason}; retried on its next change`;
-      if (forced || this.lastUnsettledWarning !== this.fingerprint)
-        logger.warn({ trigger, env_file: envFile }, error);
-      this.lastUnsettledWarning = this.fingerprint;
+      // Not a rejection: nothing was judged, and the metrics stay as they are.
+      const error = `env file ${envFile} was not read: ${read.reason}; it is read once it holds still`;
+      if (forced || !this.warnedUnsettled) logger.warn({ trigger, env_file: envFile }, error);
+      this.warnedUnsettled = true;
       return { ok: false, errors: [error] };
     }
-    this.lastUnsettledWarning = null;
+    this.warnedUnsettled = false;
     let loaded: LoadResult;
     if ('unreadable' in read) {
       this.fingerprint = fingerprintOf(null, read.unreadable);
