@@ -23,7 +23,7 @@ import { GatewayMetrics } from './observability/metrics.js';
 type DataListener = Http1Listener | GrpcListener;
 
 /** How the admin port's POST /reload reaches the reloader, which lives beside the gateway. */
-export type ReloadHandler = () => ReloadResult;
+export type ReloadHandler = () => Promise<ReloadResult>;
 
 /**
  * The running gateway: one listener per enabled data port, the admin port, and the credentials
@@ -168,25 +168,8 @@ export class Gateway {
     this.failureLimiter.configure(next.authFailureLimit, next.authFailureWindowMs);
     this.accessLog.enabled = next.accessLog;
     this.logger.level = next.logLevel;
-    const previous = this.config;
-    this.config = mergeReloadable(previous, next);
-    // Under a cluster primary, the primary reports the reload once for all workers.
-    this.logger[this.role === 'worker' ? 'debug' : 'info'](
-      {
-        auth_method: next.authMethod,
-        api_keys: next.apiKeys.length,
-        basic_users: next.basicCredentials.length,
-        keys_added: next.apiKeys.filter((key) => !previous.apiKeys.includes(key)).length,
-        keys_removed: previous.apiKeys.filter((key) => !next.apiKeys.includes(key)).length,
-      },
-      'configuration reloaded',
-    );
-    if (restartNeeded.length > 0 && this.role === 'single') {
-      this.logger.warn(
-        { settings: restartNeeded },
-        'these changed settings take effect only after a restart',
-      );
-    }
+    // The reloader reports the reload, once for all workers under a cluster primary.
+    this.config = mergeReloadable(this.config, next);
     if (next.placeholderKeyInUse && this.role === 'single') this.warnPlaceholder();
     return restartNeeded;
   }
@@ -227,7 +210,7 @@ export class Gateway {
       metrics: () => this.metrics.registry.metrics(),
       ready: () => this.ready,
       configDump: () => redactedConfig(this.config),
-      reload: () => this.reloadHandler?.() ?? { ok: false, errors: ['reloading is not enabled'] },
+      reload: async () => this.reloadHandler?.() ?? { ok: false, errors: ['reloading is not enabled'] },
       setHealthcheckFailed: (failed) => {
         this.healthcheckFailed = failed;
         logger.warn(
@@ -267,6 +250,7 @@ export class Gateway {
         reloadStatus: () => this.reloadStatus(),
         placeholderKeyInUse: () => this.config.placeholderKeyInUse,
         ready: () => this.ready,
+        workers: () => 1,
       });
     }
     metrics.counterFrom(

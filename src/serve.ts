@@ -68,7 +68,7 @@ async function runSingle(
   const reloader = new ConfigReloader({
     processEnv,
     envFile: config.envFile,
-    initialFingerprint: loaded.fingerprint,
+    initial: { config, vars: loaded.vars, fingerprint: loaded.fingerprint },
     apply: (next) => gateway.applyConfig(next),
     logger,
   });
@@ -84,7 +84,7 @@ async function runSingle(
   onSignals(
     logger,
     config,
-    () => reloader.reload('signal'),
+    () => void reloader.reload('signal'),
     async () => {
       reloader.stop();
       await gateway.stop();

@@ -9,7 +9,8 @@ export interface AdminHooks {
   /** True when every enabled listener is bound and the instance takes traffic. */
   ready(): boolean;
   configDump(): Record<string, unknown>;
-  reload(): ReloadResult;
+  /** Settles once the env file held still and was judged (a few hundred ms). */
+  reload(): Promise<ReloadResult>;
   setHealthcheckFailed(failed: boolean): void;
 }
 
@@ -39,7 +40,7 @@ export function createAdminServer(hooks: AdminHooks): FastifyInstance {
   app.get('/config_dump', async (_request, reply) => reply.type('application/json').send(hooks.configDump()));
 
   app.post('/reload', async (_request, reply) => {
-    const result = hooks.reload();
+    const result = await hooks.reload();
     return reply.code(result.ok ? 200 : 400).send(result);
   });
 

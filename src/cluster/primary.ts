@@ -9,7 +9,7 @@ import { mergeReloadable, settingsNeedingRestart } from '../config/restart-neede
 import type { GatewayConfig } from '../config/types.js';
 import { registerControlMetrics } from '../observability/control-metrics.js';
 import type { Logger } from '../observability/logger.js';
-import { counterFrom, gaugeFrom } from '../observability/metrics.js';
+import { counterFrom } from '../observability/metrics.js';
 import { isWorkerMessage, type PrimaryMessage } from './messages.js';
 
 export interface PrimaryOptions {
@@ -49,7 +49,7 @@ export class ClusterPrimary {
     this.reloader = new ConfigReloader({
       processEnv: options.processEnv,
       envFile: options.config.envFile,
-      initialFingerprint: options.fingerprint,
+      initial: { config: options.config, vars: options.vars, fingerprint: options.fingerprint },
       apply: (next, vars) => this.apply(next, vars),
       logger: options.logger,
     });
@@ -62,14 +62,8 @@ export class ClusterPrimary {
       }),
       placeholderKeyInUse: () => this.config.placeholderKeyInUse,
       ready: () => this.isReady,
+      workers: () => this.ready.size,
     });
-    gaugeFrom(
-      this.registry,
-      'gateway_workers',
-      'Worker processes serving traffic.',
-      null,
-      () => this.ready.size,
-    );
     counterFrom(
       this.registry,
       'gateway_worker_restarts_total',
@@ -152,7 +146,7 @@ export class ClusterPrimary {
   }
 
   reload(): void {
-    this.reloader.reload('signal');
+    void this.reloader.reload('signal');
   }
 
   /** Drains every worker (each finishes its in-flight requests), then closes the admin port. */
@@ -186,20 +180,6 @@ export class ClusterPrimary {
     this.vars = vars;
     for (const worker of Object.values(cluster.workers ?? {})) {
       if (worker !== undefined) this.send(worker, { type: 'edge-gateway:apply', vars });
-    }
-    this.options.logger.info(
-      {
-        auth_method: next.authMethod,
-        api_keys: next.apiKeys.length,
-        basic_users: next.basicCredentials.length,
-      },
-      'configuration reloaded',
-    );
-    if (restartNeeded.length > 0) {
-      this.options.logger.warn(
-        { settings: restartNeeded },
-        'these changed settings take effect only after a restart',
-      );
     }
     return restartNeeded;
   }

@@ -30,10 +30,20 @@ export function readEnvSnapshot(processEnv: EnvVars, file: string): EnvSnapshot 
   try {
     content = readFileSync(file);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      return { file, fileFound: false, vars: { ...processEnv }, fingerprint: fingerprintOf(null) };
-    }
-    throw new Error(`cannot read env file ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return snapshotOf(processEnv, file, null);
+    throw new Error(cannotRead(file, (error as NodeJS.ErrnoException).code));
+  }
+  return snapshotOf(processEnv, file, content);
+}
+
+export function cannotRead(file: string, code: string | undefined): string {
+  return `cannot read env file ${file}: ${code ?? 'error'}`;
+}
+
+/** The snapshot of env file bytes already read (`null`: no file), as the reloader reads them. */
+export function snapshotOf(processEnv: EnvVars, file: string, content: Buffer | null): EnvSnapshot {
+  if (content === null) {
+    return { file, fileFound: false, vars: { ...processEnv }, fingerprint: fingerprintOf(null) };
   }
   return {
     file,

@@ -1,4 +1,4 @@
-import { type EnvVars, envFilePath, readEnvSnapshot } from './env-source.js';
+import { type EnvSnapshot, type EnvVars, envFilePath, readEnvSnapshot } from './env-source.js';
 import { type ConfigResult, parseGatewayConfig } from './parse.js';
 
 export type LoadResult = ConfigResult & {
@@ -16,8 +16,13 @@ export function loadGatewayConfig(processEnv: EnvVars, explicitEnvFile?: string)
   } catch (error) {
     return { ok: false, errors: [(error as Error).message], fingerprint: null, vars: processEnv };
   }
+  return loadSnapshot(snapshot);
+}
+
+/** Parses an env snapshot already taken (the reloader's, read once the file was stable). */
+export function loadSnapshot(snapshot: EnvSnapshot): LoadResult {
   return {
-    ...parseGatewayConfig(snapshot.vars, file),
+    ...parseGatewayConfig(snapshot.vars, snapshot.file),
     fingerprint: snapshot.fingerprint,
     vars: snapshot.vars,
   };

@@ -6,6 +6,8 @@ export interface ControlState {
   reloadStatus(): { ok: boolean; timestamp: number; successes: number; failures: number };
   placeholderKeyInUse(): boolean;
   ready(): boolean;
+  /** Processes serving traffic: 1 for a single process, the ready workers under a cluster primary. */
+  workers(): number;
 }
 
 /** Reload, placeholder-key and readiness metrics, registered once per instance. */
@@ -43,6 +45,7 @@ export function registerControlMetrics(registry: Registry, state: ControlState):
     null,
     () => (state.placeholderKeyInUse() ? 1 : 0),
   );
+  gaugeFrom(registry, 'gateway_workers', 'Worker processes serving traffic.', null, () => state.workers());
   gaugeFrom(registry, 'gateway_ready', 'Whether the instance takes traffic (admin /ready).', null, () =>
     state.ready() ? 1 : 0,
   );

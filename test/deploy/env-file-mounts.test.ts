@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { loadGatewayConfig } from '../../src/config/load.js';
 import { ConfigReloader } from '../../src/config/reloader.js';
 import { until } from '../support/wait.js';
 
@@ -26,10 +27,12 @@ describe('the env file mounted as a directory is re-read when the deployment rep
 
   function watch(envFile: string): { keys: () => readonly string[] } {
     let keys: readonly string[] = [];
+    const initial = loadGatewayConfig({}, envFile);
+    assert.ok(initial.ok, JSON.stringify(initial));
     reloader = new ConfigReloader({
       processEnv: {},
       envFile,
-      initialFingerprint: null,
+      initial,
       apply: (config) => {
         keys = config.apiKeys;
         return [];
