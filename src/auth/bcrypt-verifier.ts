@@ -165,3 +165,12 @@ export class BcryptVerifier {
 function cacheKey(hash: string, password: string): string {
   return digest('sha256', `${hash}\0${password}`, 'base64');
 }
+
+/**
+ * A well-formed bcrypt hash at the cost of `like` that no password matches (its digest part is
+ * all zero bits): verifying an unknown user against it costs what a known user's check costs.
+ */
+export function decoyHashLike(like: string): string {
+  const rounds = String(bcrypt.getRounds(like)).padStart(2, '0');
+  return `$2b$${rounds}$${'.'.repeat(53)}`;
+}

@@ -1,6 +1,6 @@
 import { hash as digest, timingSafeEqual } from 'node:crypto';
 import type { AuthMethod, GatewayConfig } from '../config/types.js';
-import type { BcryptVerifier } from './bcrypt-verifier.js';
+import { type BcryptVerifier, decoyHashLike } from './bcrypt-verifier.js';
 import type { BasicPair, PresentedCredential } from './presented-credential.js';
 
 export type AuthFailureReason =
@@ -57,6 +57,11 @@ export class CredentialStore {
   private readonly users = new Map<string, UserEntry>();
   /** user -> bcrypt hash, for the verifier to drop what a reload removed. */
   readonly bcryptHashes = new Map<string, string>();
+  /**
+   * With bcrypt users configured, a name that is no user is checked against this hash through
+   * the same queue, so that neither the time of a 401 nor a 503 tells which user names exist.
+   */
+  private readonly decoyHash: string | null;
 
   constructor(
     config: Pick<GatewayConfig, 'authMethod' | 'apiKeys' | 'basicCredentials'>,
@@ -78,6 +83,8 @@ export class CredentialStore {
         this.bcryptHashes.set(credential.user, credential.hash);
       }
     }
+    const first = this.bcryptHashes.values().next().value;
+    this.decoyHash = first === undefined ? null : decoyHashLike(first);
   }
 
   get keyCount(): number {
@@ -107,7 +114,9 @@ export class CredentialStore {
         if (this.method === 'any' && this.users.has(presented.pair.user))
           return this.verifyUser(presented.pair);
         // A browser's password prompt: the API key is given as the password, the user name is free.
-        return this.verifyKey(presented.pair.password);
+        return this.method === 'any'
+          ? this.orDecoy(this.verifyKey(presented.pair.password), presented.pair)
+          : this.verifyKey(presented.pair.password);
     }
   }
 
@@ -125,9 +134,17 @@ export class CredentialStore {
     return this.keysByDigest.get(digest('sha256', key, 'base64')) ?? FAILURES.invalid_key;
   }
 
+  /** A failure for a name that is no user costs a bcrypt check when bcrypt users exist. */
+  private orDecoy(outcome: AuthOutcome, pair: BasicPair): AuthOutcome | Promise<AuthOutcome> {
+    if (outcome.ok || this.decoyHash === null) return outcome;
+    return this.bcrypt
+      .verify(pair.user, this.decoyHash, pair.password)
+      .then((result) => (result === 'overloaded' ? FAILURES.overloaded : outcome));
+  }
+
   private verifyUser(pair: BasicPair): AuthOutcome | Promise<AuthOutcome> {
     const entry = this.users.get(pair.user);
-    if (entry === undefined) return FAILURES.unknown_user;
+    if (entry === undefined) return this.orDecoy(FAILURES.unknown_user, pair);
     if (entry.kind === 'plain') {
       return timingSafeEqual(sha256(pair.password), entry.digest) ? entry.success : FAILURES.invalid_password;
     }
