@@ -206,19 +206,22 @@ export class Gateway {
 
   private async listenAdmin(): Promise<void> {
     const { config, logger } = this;
-    this.admin = createAdminServer({
-      metrics: () => this.metrics.registry.metrics(),
-      ready: () => this.ready,
-      configDump: () => redactedConfig(this.config),
-      reload: async () => this.reloadHandler?.() ?? { ok: false, errors: ['reloading is not enabled'] },
-      setHealthcheckFailed: (failed) => {
-        this.healthcheckFailed = failed;
-        logger.warn(
-          { ready: this.ready },
-          failed ? 'health check failed by operator' : 'health check restored by operator',
-        );
+    this.admin = createAdminServer(
+      {
+        metrics: () => this.metrics.registry.metrics(),
+        ready: () => this.ready,
+        configDump: () => redactedConfig(this.config),
+        reload: async () => this.reloadHandler?.() ?? { ok: false, errors: ['reloading is not enabled'] },
+        setHealthcheckFailed: (failed) => {
+          this.healthcheckFailed = failed;
+          logger.warn(
+            { ready: this.ready },
+            failed ? 'health check failed by operator' : 'health check restored by operator',
+          );
+        },
       },
-    });
+      config.admin,
+    );
     await listenAdmin(this.admin, config.admin);
     logger.info({ address: formatAddress(config.admin) }, 'admin listening');
   }

@@ -1,4 +1,5 @@
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { isIP } from 'node:net';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Registry } from 'prom-client';
 import type { ReloadResult } from '../config/reloader.js';
 import type { ListenAddress } from '../config/types.js';
@@ -19,8 +20,13 @@ export interface AdminHooks {
  * low-traffic routes with JSON answers, far from the data path. Route names follow Envoy's
  * (`/ready`, `/stats/prometheus`, `/config_dump`, `/healthcheck/fail`, `/healthcheck/ok`).
  */
-export function createAdminServer(hooks: AdminHooks): FastifyInstance {
+export function createAdminServer(hooks: AdminHooks, address: ListenAddress): FastifyInstance {
   const app = Fastify({ logger: false });
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method === 'GET' || request.method === 'HEAD') return;
+    const refusal = crossSiteRefusal(request, address);
+    if (refusal !== null) return reply.code(403).type('text/plain').send(refusal);
+  });
 
   app.get('/ready', async (_request, reply) => {
     const ready = hooks.ready();
@@ -58,4 +64,24 @@ export function createAdminServer(hooks: AdminHooks): FastifyInstance {
 
 export async function listenAdmin(app: FastifyInstance, address: ListenAddress): Promise<void> {
   await app.listen({ host: address.host, port: address.port });
+}
+
+/**
+ * Why a state-changing admin request is refused, or null. A browser on the operator's machine
+ * can POST to 127.0.0.1:9901 from any page (issue 10 §6): such requests carry an `Origin`, or,
+ * through DNS rebinding, a `Host` that names the attacker's domain. curl and scripts send neither.
+ */
+function crossSiteRefusal(request: FastifyRequest, address: ListenAddress): string | null {
+  if (request.headers.origin !== undefined) return 'cross-origin admin requests are refused';
+  let host: URL;
+  try {
+    host = new URL(`http://${request.headers.host ?? ''}`);
+  } catch {
+    return 'admin requests need the admin address as Host';
+  }
+  const hostname = host.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = host.port === '' ? 80 : Number(host.port);
+  const wildcard = address.host === '0.0.0.0' || address.host === '::';
+  const named = hostname === 'localhost' || hostname === address.host || (wildcard && isIP(hostname) !== 0);
+  return named && port === address.port ? null : 'admin requests need the admin address as Host';
 }

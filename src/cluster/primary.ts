@@ -112,19 +112,22 @@ export class ClusterPrimary {
     await allReady;
     this.started = true;
 
-    this.admin = createAdminServer({
-      metrics: async () => `${await this.registry.metrics()}\n${await this.aggregator.clusterMetrics()}`,
-      ready: () => this.isReady,
-      configDump: () => redactedConfig(this.config),
-      reload: () => this.reloader.reload('admin'),
-      setHealthcheckFailed: (failed) => {
-        this.healthcheckFailed = failed;
-        logger.warn(
-          { ready: this.isReady },
-          failed ? 'health check failed by operator' : 'health check restored by operator',
-        );
+    this.admin = createAdminServer(
+      {
+        metrics: async () => `${await this.registry.metrics()}\n${await this.aggregator.clusterMetrics()}`,
+        ready: () => this.isReady,
+        configDump: () => redactedConfig(this.config),
+        reload: () => this.reloader.reload('admin'),
+        setHealthcheckFailed: (failed) => {
+          this.healthcheckFailed = failed;
+          logger.warn(
+            { ready: this.isReady },
+            failed ? 'health check failed by operator' : 'health check restored by operator',
+          );
+        },
       },
-    });
+      this.config.admin,
+    );
     await listenAdmin(this.admin, this.config.admin);
     this.reloader.start();
     logger.info(
