@@ -257,7 +257,12 @@ export class GrpcListener {
       );
       // The connection is not worth keeping for a client over its limit (nor a cheap pipe for
       // more guesses): GOAWAY once this answer is out, as the HTTP/1.1 ports close after 429.
-      if (session !== undefined) closeSessionOutsideCallbacks(session);
+      if (session !== undefined) {
+        closeSessionOutsideCallbacks(session);
+        // Its answers go out within UNWANTED_BODY_GRACE_MS; a client that keeps the connection
+        // open past that (sending more streams) is cut.
+        destroySessionAfter(session, UNWANTED_BODY_GRACE_MS + 500);
+      }
       return;
     }
     this.options.auth.current.store.check(readPresentedCredential(rawHeaders), (outcome) =>
