@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { registerCheckCommand } from './cli/check.js';
-import { ENV_FILE_FLAGS, ENV_FILE_HELP } from './cli/env-file-option.js';
+import { ENV_FILE_FLAGS, ENV_FILE_HELP, type EnvFileOption, namedEnvFile } from './cli/env-file-option.js';
 import { registerGenKeyCommand } from './cli/gen-key.js';
 import { registerHashPasswordCommand } from './cli/hash-password.js';
 import { serve } from './serve.js';
@@ -26,8 +26,10 @@ program
       'the configuration is invalid (edge-gateway check lists why).',
   )
   .option(ENV_FILE_FLAGS, ENV_FILE_HELP)
-  .action(async (options: { envFile?: string }) => {
-    await serve(options.envFile === undefined ? {} : { envFile: options.envFile });
+  .action(async (options: EnvFileOption) => {
+    const envFile = namedEnvFile(options, 'serve');
+    if (envFile === null) return;
+    await serve(envFile === undefined ? {} : { envFile });
   });
 registerCheckCommand(program);
 registerHashPasswordCommand(program);

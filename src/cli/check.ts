@@ -7,10 +7,9 @@ import { formatAddress, redactedConfig } from '../config/redact.js';
 import { type GatewayConfig, PLACEHOLDER_API_KEY } from '../config/types.js';
 import { tlsFilesProblem } from '../listeners/tls-certificates.js';
 import { EXIT_BAD_CONFIG } from '../serve.js';
-import { ENV_FILE_FLAGS, ENV_FILE_HELP } from './env-file-option.js';
+import { ENV_FILE_FLAGS, ENV_FILE_HELP, type EnvFileOption, namedEnvFile } from './env-file-option.js';
 
-interface CheckOptions {
-  readonly envFile?: string;
+interface CheckOptions extends EnvFileOption {
   readonly json?: boolean;
 }
 
@@ -123,9 +122,11 @@ export function describeConfig(config: GatewayConfig, envFileFound: boolean): st
 }
 
 function runCheck(options: CheckOptions): void {
-  const loaded = loadGatewayConfig(process.env, options.envFile);
+  const envFile = namedEnvFile(options, 'check');
+  if (envFile === null) return;
+  const loaded = loadGatewayConfig(process.env, envFile);
   if (!loaded.ok) {
-    const file = envFilePath(process.env, options.envFile);
+    const file = envFilePath(process.env, envFile);
     const found = existsSync(file) ? 'found' : 'not found';
     process.stderr.write(
       `edge-gateway check: configuration is INVALID (${plural(loaded.errors.length, 'error')}; env file ${file}, ${found})\n`,
@@ -167,7 +168,7 @@ export function registerCheckCommand(program: Command): void {
     .option('--json', 'print the effective configuration as JSON, secrets redacted (as admin /config_dump)')
     .addHelpText(
       'after',
-      '\nExamples:\n  $ edge-gateway check --env-file /etc/edge-gateway/.env\n  $ edge-gateway check --json | jq .listeners',
+      '\nExamples:\n  $ edge-gateway check --env /etc/edge-gateway/.env\n  $ edge-gateway check --json | jq .listeners',
     )
     .action((options: CheckOptions) => {
       runCheck(options);

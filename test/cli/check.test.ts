@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { assertNoSecret, runCli, tempDir } from './run-cli.js';
@@ -26,7 +27,7 @@ describe('edge-gateway check', () => {
       'UPSTREAM_TIMEOUT=250ms',
       'DRAIN_TIMEOUT=1m',
     ]);
-    const result = runCli(['check', '--env-file', envFile]);
+    const result = runCli(['check', '--env', envFile]);
 
     assert.equal(result.status, 0, result.stderr);
     assertNoSecret(result, [KEY_1, KEY_2, PLAIN_PASSWORD, BCRYPT_HASH, BCRYPT_HASH.slice(7)]);
@@ -48,9 +49,8 @@ describe('edge-gateway check', () => {
     assert.match(out, /WARNING: 1 Basic user with a plaintext password \(alice\)/);
   });
 
-  // -f, not --env-file: Node 20 itself exits 9 when a script argument `--env-file` names a missing file.
   test('the stock defaults: valid, the env file reported missing, a loud placeholder-key warning', () => {
-    const result = runCli(['check', '-f', join(files.dir, 'absent.env')]);
+    const result = runCli(['check'], { env: { GATEWAY_ENV_FILE: join(files.dir, 'absent.env') } });
 
     assert.equal(result.status, 0, result.stderr);
     assert.ok(result.stdout.includes(`${join(files.dir, 'absent.env')} (not found`), result.stdout);
@@ -69,7 +69,7 @@ describe('edge-gateway check', () => {
       'UPSTREAM_CONNECT_TIMEOUT=soon',
       'LOG_LEVEL=chatty',
     ]);
-    const result = runCli(['check', '--env-file', envFile]);
+    const result = runCli(['check', '--env', envFile]);
 
     assert.equal(result.status, 2);
     assert.equal(result.stdout, '');
@@ -101,7 +101,7 @@ describe('edge-gateway check', () => {
       `TLS_CERT_FILE=${missing}`,
       `TLS_KEY_FILE=${join(files.dir, 'no-such-key.pem')}`,
     ]);
-    const result = runCli(['check', '--env-file', envFile]);
+    const result = runCli(['check', '--env', envFile]);
     assert.equal(result.status, 2, result.stdout);
     assert.match(result.stderr, /configuration is INVALID/);
     assert.ok(result.stderr.includes('no-such-'), result.stderr);
@@ -109,7 +109,7 @@ describe('edge-gateway check', () => {
 
   test('basic-auth without any user is an error', () => {
     const envFile = files.envFile('no-users.env', ['ENVOY_AUTH_METHOD=basic-auth']);
-    const result = runCli(['check', '--env-file', envFile]);
+    const result = runCli(['check', '--env', envFile]);
 
     assert.equal(result.status, 2);
     assert.match(
@@ -118,7 +118,7 @@ describe('edge-gateway check', () => {
     );
   });
 
-  test('reads what serve reads: the process environment, and GATEWAY_ENV_FILE without --env-file', () => {
+  test('reads what serve reads: the process environment, and GATEWAY_ENV_FILE without --env', () => {
     const envFile = files.envFile('from-variable.env', [`ENVOY_API_KEYS=${KEY_2}`]);
     const result = runCli(['check'], {
       env: {
@@ -151,7 +151,7 @@ describe('edge-gateway check', () => {
       `ENVOY_BASIC_AUTH_CREDENTIALS=alice:${PLAIN_PASSWORD},bob:${BCRYPT_HASH}`,
       'OTLP_GRPC_UPSTREAM=off',
     ]);
-    const result = runCli(['check', '--json', '--env-file', envFile]);
+    const result = runCli(['check', '--json', '--env', envFile]);
 
     assert.equal(result.status, 0, result.stderr);
     assertNoSecret(result, [KEY_1, PLAIN_PASSWORD, BCRYPT_HASH, BCRYPT_HASH.slice(7)]);
@@ -178,10 +178,20 @@ describe('edge-gateway check', () => {
 
   test('--json of an invalid configuration: exit 2, errors on stderr, nothing on stdout', () => {
     const envFile = files.envFile('json-invalid.env', ['ENVOY_AUTH_METHOD=nope']);
-    const result = runCli(['check', '--json', '--env-file', envFile]);
+    const result = runCli(['check', '--json', '--env', envFile]);
 
     assert.equal(result.status, 2);
     assert.equal(result.stdout, '');
     assert.match(result.stderr, /error: ENVOY_AUTH_METHOD: must be one of/);
   });
 });
+
+// Issue 11 item 4: `--env-file` was read by Node itself (exit 9, "node: FILE: not found").
+for (const flag of ['-f', '--env']) {
+  test(`check ${flag} with a missing file: the gateway's own exit 2, naming the file`, () => {
+    const missing = join(tmpdir(), 'edge-gateway-no-such.env');
+    const result = runCli(['check', flag, missing]);
+    assert.equal(result.status, 2, result.stderr);
+    assert.match(result.stderr, new RegExp(`env file ${missing} \\(given with -f/--env\\) does not exist`));
+  });
+}

@@ -37,7 +37,7 @@ describe('edge-gateway gen-key', () => {
   test('its keys are accepted as ENVOY_API_KEYS by check, and check does not print them', () => {
     const keys = keysFrom(runCli(['gen-key', '--count', '2']).stdout);
     const envFile = files.envFile('generated.env', [`ENVOY_API_KEYS=${keys.join(',')}`]);
-    const result = runCli(['check', '--env-file', envFile]);
+    const result = runCli(['check', '--env', envFile]);
 
     assert.equal(result.status, 0, result.stderr);
     assertNoSecret(result, keys);

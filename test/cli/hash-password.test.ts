@@ -36,7 +36,7 @@ describe('edge-gateway hash-password', () => {
       'ENVOY_AUTH_METHOD=basic-auth',
       `ENVOY_BASIC_AUTH_CREDENTIALS=${alice},${bob}`,
     ]);
-    const result = runCli(['check', '--env-file', envFile]);
+    const result = runCli(['check', '--env', envFile]);
 
     assert.equal(result.status, 0, result.stderr);
     assertNoSecret(result, [PASSWORD, hashOf(alice, 'alice'), hashOf(bob, 'bob')]);

@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { runCli, tempDir } from './run-cli.js';
 
 const files = tempDir();
@@ -18,8 +22,8 @@ describe('edge-gateway --help and usage errors', () => {
   });
 
   const commandHelp: ReadonlyArray<readonly [string, readonly RegExp[]]> = [
-    ['serve', [/Usage: edge-gateway serve/, /-f, --env-file <file>/, /SIGTERM/]],
-    ['check', [/Usage: edge-gateway check/, /-f, --env-file <file>/, /--json/, /Exits 0/, /never printed/]],
+    ['serve', [/Usage: edge-gateway serve/, /-f, --env <file>/, /SIGTERM/]],
+    ['check', [/Usage: edge-gateway check/, /-f, --env <file>/, /--json/, /Exits 0/, /never printed/]],
     [
       'hash-password',
       [/Usage: edge-gateway hash-password \[options\] \[user\]/, /--cost <n>/, /\(default: 12\)/],
@@ -56,20 +60,35 @@ describe('edge-gateway --help and usage errors', () => {
     assert.equal(extra.status, 2);
     assert.match(extra.stderr, /error: too many arguments for 'gen-key'/);
 
-    const missingValue = runCli(['check', '--env-file']);
+    const missingValue = runCli(['check', '--env']);
     assert.equal(missingValue.status, 2);
-    assert.match(missingValue.stderr, /error: option '-f, --env-file <file>' argument missing/);
+    assert.match(missingValue.stderr, /error: option '-f, --env <file>' argument missing/);
   });
 
   test('without a command it runs serve, which refuses an invalid configuration with exit 2', () => {
     const envFile = files.envFile('invalid.env', ['ENVOY_AUTH_METHOD=kerberos']);
     for (const args of [
-      ['--env-file', envFile],
-      ['serve', '--env-file', envFile],
+      ['--env', envFile],
+      ['serve', '--env', envFile],
     ]) {
       const result = runCli(args);
       assert.equal(result.status, 2, args.join(' '));
       assert.match(result.stderr, /configuration error: ENVOY_AUTH_METHOD: must be one of/);
     }
   });
+});
+
+// Issue 11 item 5: the bin failed after `npm ci` (exit 127) until a build: `prepare` builds now.
+test('npx edge-gateway runs from a checkout, and npm ci builds it (prepare)', () => {
+  const repo = fileURLToPath(new URL('../../', import.meta.url));
+  const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  };
+  assert.match(pkg.scripts.prepare ?? '', /tsc -p tsconfig\.build\.json/);
+  const result = spawnSync('npx', ['--no-install', 'edge-gateway', '--help'], {
+    cwd: repo,
+    encoding: 'utf8',
+  });
+  assert.equal(result.status, 0, result.stderr);
+  assert.match(result.stdout, /Usage: edge-gateway/);
 });

@@ -24,7 +24,7 @@ describe('envFilePath', () => {
     assert.equal(envFilePath({ GATEWAY_ENV_FILE: 'conf/gw.env' }), resolve('conf/gw.env'));
   });
 
-  test('an explicit path (the --env-file option) wins over GATEWAY_ENV_FILE', () => {
+  test('an explicit path (the -f / --env option) wins over GATEWAY_ENV_FILE', () => {
     assert.equal(envFilePath({ GATEWAY_ENV_FILE: '/srv/gw.env' }, '/other.env'), '/other.env');
   });
 });
