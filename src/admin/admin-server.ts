@@ -28,6 +28,17 @@ export function createAdminServer(hooks: AdminHooks, address: ListenAddress): Fa
     if (refusal !== null) return reply.code(403).type('text/plain').send(refusal);
   });
 
+  app.get('/', async (request, reply) => {
+    if (prefersHtml(request.headers.accept)) return reply.type('text/html; charset=utf-8').send(indexHtml());
+    return reply.type('text/plain; charset=utf-8').send(indexText());
+  });
+  app.setNotFoundHandler(async (request, reply) =>
+    reply
+      .code(404)
+      .type('text/plain; charset=utf-8')
+      .send(`no admin endpoint ${request.method} ${request.url.split('?')[0]}; GET / lists them\n`),
+  );
+
   app.get('/ready', async (_request, reply) => {
     const ready = hooks.ready();
     return reply
@@ -64,6 +75,35 @@ export function createAdminServer(hooks: AdminHooks, address: ListenAddress): Fa
 
 export async function listenAdmin(app: FastifyInstance, address: ListenAddress): Promise<void> {
   await app.listen({ host: address.host, port: address.port });
+}
+
+/** Every admin endpoint, as Envoy's admin lists its own at `/`. */
+const ENDPOINTS: ReadonlyArray<readonly [method: string, path: string, what: string]> = [
+  ['GET', '/', 'this list'],
+  ['GET', '/ready', '200 LIVE when every listener is bound and taking traffic, else 503'],
+  ['GET', '/metrics', 'Prometheus metrics (also /stats/prometheus)'],
+  ['GET', '/config_dump', 'the configuration in force as JSON, secrets redacted'],
+  ['POST', '/reload', 're-read the env file now'],
+  ['POST', '/healthcheck/fail', 'answer 503 on /ready (take the instance out of a load balancer)'],
+  ['POST', '/healthcheck/ok', 'undo /healthcheck/fail'],
+];
+
+function indexText(): string {
+  const width = Math.max(...ENDPOINTS.map(([method, path]) => method.length + path.length + 1));
+  return `edge-gateway admin\n\n${ENDPOINTS.map(([method, path, what]) => `${`${method} ${path}`.padEnd(width)}  ${what}`).join('\n')}\n`;
+}
+
+function indexHtml(): string {
+  const rows = ENDPOINTS.map(
+    ([method, path, what]) =>
+      `<tr><td>${method}</td><td>${method === 'GET' ? `<a href="${path}">${path}</a>` : path}</td><td>${what}</td></tr>`,
+  ).join('');
+  return `<!doctype html><html><head><meta charset="utf-8"><title>edge-gateway admin</title></head><body><h1>edge-gateway admin</h1><table>${rows}</table></body></html>`;
+}
+
+/** A browser asks for HTML first; curl accepts anything. */
+function prefersHtml(accept: string | undefined): boolean {
+  return accept?.split(',')[0]?.trim().startsWith('text/html') === true;
 }
 
 /**

@@ -93,4 +93,32 @@ describe('the admin port', () => {
     });
     assert.equal(response.status, 404);
   });
+
+  // Issue 11 item 8: `/` was a bare framework 404.
+  test('GET / lists every endpoint: text for curl, HTML for a browser', async () => {
+    const text = await fetch(`${gateway.url('admin')}/`);
+    assert.match(text.headers.get('content-type') ?? '', /^text\/plain/);
+    const body = await text.text();
+    for (const path of [
+      '/ready',
+      '/metrics',
+      '/config_dump',
+      '/reload',
+      '/healthcheck/fail',
+      '/healthcheck/ok',
+    ])
+      assert.ok(body.includes(path), `${path} missing from:\n${body}`);
+    const html = await fetch(`${gateway.url('admin')}/`, {
+      headers: { accept: 'text/html,application/xhtml+xml' },
+    });
+    assert.match(html.headers.get('content-type') ?? '', /^text\/html/);
+    assert.match(await html.text(), /<a href="\/config_dump">\/config_dump<\/a>/);
+  });
+
+  test('an unknown admin path: a plain 404 that points to /', async () => {
+    const response = await fetch(`${gateway.url('admin')}/stats?x=1`);
+    assert.equal(response.status, 404);
+    assert.match(response.headers.get('content-type') ?? '', /^text\/plain/);
+    assert.equal(await response.text(), 'no admin endpoint GET /stats; GET / lists them\n');
+  });
 });

@@ -24,13 +24,11 @@ const BIG = Buffer.alloc(1024 * 1024, 0x61);
 const ANSWER_MIB = 64;
 let httpUpstream: Server;
 let grpcUpstream: Http2Server;
-let upstreamRequests = 0;
 let upstreamClosedEarly = 0;
 let gateway: RunningGateway;
 
 before(async () => {
   httpUpstream = createServer((req, res) => {
-    upstreamRequests++;
     if (req.url === '/upload') {
       req.resume();
       req.on('end', () => res.end('ok'));
