@@ -78,7 +78,11 @@ describe('Dockerfile', () => {
 
   it('ships the Node major the suite runs on (Node 24 LTS), and package.json engines ask for it', () => {
     // Node 20 reached end of life on 2026-04-30; .ci/run brings Node 24 from the npm registry.
-    assert.equal(process.versions.node.split('.')[0], '24', `the suite runs on Node ${process.versions.node}`);
+    assert.equal(
+      process.versions.node.split('.')[0],
+      '24',
+      `the suite runs on Node ${process.versions.node}`,
+    );
     assert.equal(mapping(packageJson.engines, 'engines').node, '>=24');
   });
 
