@@ -44,6 +44,10 @@ const INVENTORY: ReadonlyArray<readonly [start: string, how: string]> = [
     'docker compose --profile full up -d',
     'needs a Docker engine; the compose file is validated by test/deploy',
   ],
+  [
+    'ENVOY_API_KEYS=replace-with',
+    'an env file: the suite starts every gateway with such variables (test/support/gateway.ts)',
+  ],
   ['curl -H "X-API-Key: placeholder_api_key"', 'run by readme-curl.test.ts'],
   ['curl -u admin:secretpassword', 'run by readme-curl.test.ts'],
   ['export OTEL_EXPORTER_OTLP_ENDPOINT', 'run here'],
