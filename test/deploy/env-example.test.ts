@@ -103,4 +103,14 @@ describe('.env.example', () => {
       assert.doesNotMatch(name, /_UPSTREAM$/, `${name} set in .env would override the profile's "off"`);
     }
   });
+
+  // Issue 11 item 11: it called UPSTREAM_TIMEOUT the time for a whole upstream exchange.
+  it('describes UPSTREAM_TIMEOUT as the wait for headers and for each silence in a body', () => {
+    const lines = EXAMPLE.split('\n');
+    const at = lines.findIndex((line) => line.startsWith('# UPSTREAM_TIMEOUT='));
+    const comment = lines.slice(Math.max(0, at - 3), at).join(' ');
+    assert.match(comment, /response headers/);
+    assert.match(comment, /each silence/);
+    assert.doesNotMatch(comment, /Time for a whole upstream exchange/);
+  });
 });
