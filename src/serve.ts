@@ -5,6 +5,7 @@ import type { EnvVars } from './config/env-source.js';
 import { type LoadResult, loadGatewayConfig } from './config/load.js';
 import { ConfigReloader } from './config/reloader.js';
 import type { GatewayConfig } from './config/types.js';
+import { logConfigWarnings, unknownSettingWarnings } from './config/unknown-settings.js';
 import { Gateway } from './gateway.js';
 import { tlsFilesProblem } from './listeners/tls-certificates.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -42,6 +43,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     level: config.logLevel,
     pretty: config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stdout.isTTY === true),
   });
+  // A worker's primary has said them already.
+  if (!cluster.isWorker) logConfigWarnings(logger, loaded.warnings);
   if (cluster.isWorker) {
     await runWorker(config, logger.child({ worker: cluster.worker?.id }));
     return;
@@ -69,7 +72,10 @@ async function runSingle(
     processEnv,
     envFile: config.envFile,
     initial: { config, vars: loaded.vars, fingerprint: loaded.fingerprint },
-    apply: (next) => gateway.applyConfig(next),
+    apply: (next, vars) => {
+      logConfigWarnings(logger, unknownSettingWarnings(vars));
+      return gateway.applyConfig(next);
+    },
     logger,
   });
   gateway.reloadHandler = () => reloader.reload('admin');

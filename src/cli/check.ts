@@ -1,9 +1,21 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { keyIdentity } from '../auth/credential-store.js';
+import type { EnvVars } from '../config/env-source.js';
 import { envFilePath } from '../config/env-source.js';
 import { loadGatewayConfig } from '../config/load.js';
 import { formatAddress, redactedConfig } from '../config/redact.js';
+import {
+  ADMIN_LISTEN,
+  API_KEYS,
+  AUTH_METHOD,
+  BASIC_CREDENTIALS,
+  GATEWAY_ENV_FILE,
+  LISTENER_SETTINGS,
+  SETTINGS,
+  type Setting,
+  setValue,
+} from '../config/settings.js';
 import { type GatewayConfig, PLACEHOLDER_API_KEY } from '../config/types.js';
 import { tlsFilesProblem } from '../listeners/tls-certificates.js';
 import { EXIT_BAD_CONFIG } from '../serve.js';
@@ -20,18 +32,6 @@ const AUTH_LABEL = {
   'basic-auth': 'basic-auth (a Basic user and password)',
   any: 'any (an API key or a Basic user)',
 } as const;
-
-/** Durations as an operator writes them in the env file (`5s`, `250ms`, `2m`). */
-export function formatDuration(ms: number): string {
-  for (const [unit, size] of [
-    ['h', 3_600_000],
-    ['m', 60_000],
-    ['s', 1000],
-  ] as const) {
-    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
-}
 
 function plural(count: number, word: string): string {
   return `${count} ${word}${count === 1 ? '' : 's'}`;
@@ -79,10 +79,44 @@ function describeUsers(config: GatewayConfig): string {
   return `${counts}${names}${unused}`;
 }
 
+/** Shown in their own sections above (auth, listeners), not again in the list of settings. */
+const DESCRIBED_ABOVE = new Set<Setting<unknown>>([
+  AUTH_METHOD,
+  API_KEYS,
+  BASIC_CREDENTIALS,
+  ...LISTENER_SETTINGS.flatMap(({ listen, upstream }) => [listen, upstream]),
+  ADMIN_LISTEN,
+  GATEWAY_ENV_FILE,
+]);
+
+/**
+ * Every other setting of the table with its value in force, whether it is the default, and
+ * whether an edit applies live or needs a restart.
+ */
+function describeSettings(config: GatewayConfig, vars: EnvVars): string[] {
+  const shown = SETTINGS.filter((setting) => !DESCRIBED_ABOVE.has(setting));
+  const width = Math.max(...shown.map((setting) => setting.name.length));
+  const valueWidth = Math.max(...shown.map((setting) => setting.inForce(config).length));
+  return shown.map((setting) => {
+    const value = setting.inForce(config);
+    const origin = setValue(vars, setting.name) === undefined ? 'default' : 'set';
+    return `  ${setting.name.padEnd(width)}  ${value.padEnd(valueWidth)}  (${origin}; ${setting.applies === 'live' ? 'applies live' : 'restart to change'})`;
+  });
+}
+
+export interface ConfigReport {
+  readonly config: GatewayConfig;
+  /** The variables it was parsed from, to mark what is set. */
+  readonly vars: EnvVars;
+  readonly envFileFound: boolean;
+  /** The parser's warnings (unknown variables). */
+  readonly warnings: readonly string[];
+}
+
 /** The human-readable report of a valid configuration: what `serve` would do, no secret in it. */
-export function describeConfig(config: GatewayConfig, envFileFound: boolean): string {
+export function describeConfig({ config, vars, envFileFound, warnings }: ConfigReport): string {
   const lines: string[] = [];
-  for (const warning of configWarnings(config)) lines.push(`WARNING: ${warning}`);
+  for (const warning of [...warnings, ...configWarnings(config)]) lines.push(`WARNING: ${warning}`);
   if (lines.length > 0) lines.push('');
 
   lines.push(
@@ -110,14 +144,8 @@ export function describeConfig(config: GatewayConfig, envFileFound: boolean): st
   }
   lines.push(`  ${'admin'.padEnd(width)}  ${formatAddress(config.admin)}`);
   lines.push('');
-  lines.push('timeouts');
-  lines.push(`  upstream connect  ${formatDuration(config.upstreamConnectTimeoutMs)}`);
-  lines.push(`  upstream request  ${formatDuration(config.upstreamTimeoutMs)}`);
-  lines.push(`  drain             ${formatDuration(config.drainTimeoutMs)}`);
-  lines.push('');
-  lines.push(
-    `logs: level ${config.logLevel}, format ${config.logFormat}, access log ${config.accessLog ? 'on' : 'off'}`,
-  );
+  lines.push('settings');
+  lines.push(...describeSettings(config, vars));
   return `${lines.join('\n')}\n`;
 }
 
@@ -132,6 +160,7 @@ function runCheck(options: CheckOptions): void {
       `edge-gateway check: configuration is INVALID (${plural(loaded.errors.length, 'error')}; env file ${file}, ${found})\n`,
     );
     for (const error of loaded.errors) process.stderr.write(`  error: ${error}\n`);
+    for (const warning of loaded.warnings ?? []) process.stderr.write(`  warning: ${warning}\n`);
     process.exitCode = EXIT_BAD_CONFIG;
     return;
   }
@@ -148,7 +177,14 @@ function runCheck(options: CheckOptions): void {
     return;
   }
   process.stdout.write(`edge-gateway check: configuration is valid\n\n`);
-  process.stdout.write(describeConfig(config, existsSync(config.envFile)));
+  process.stdout.write(
+    describeConfig({
+      config,
+      vars: loaded.vars,
+      envFileFound: existsSync(config.envFile),
+      warnings: loaded.warnings,
+    }),
+  );
 }
 
 export function registerCheckCommand(program: Command): void {

@@ -7,6 +7,7 @@ import { formatAddress, redactedConfig } from '../config/redact.js';
 import { ConfigReloader } from '../config/reloader.js';
 import { mergeReloadable, settingsNeedingRestart } from '../config/restart-needed.js';
 import type { GatewayConfig } from '../config/types.js';
+import { logConfigWarnings, unknownSettingWarnings } from '../config/unknown-settings.js';
 import { registerControlMetrics } from '../observability/control-metrics.js';
 import type { Logger } from '../observability/logger.js';
 import { counterFrom } from '../observability/metrics.js';
@@ -178,6 +179,7 @@ export class ClusterPrimary {
   }
 
   private apply(next: GatewayConfig, vars: EnvVars): readonly string[] {
+    logConfigWarnings(this.options.logger, unknownSettingWarnings(vars));
     const restartNeeded = settingsNeedingRestart(this.config, next);
     this.config = mergeReloadable(this.config, next);
     this.vars = vars;

@@ -1,18 +1,11 @@
 import type { BasicCredential } from './types.js';
+import { splitList } from './values.js';
 
 /** Characters a client can send in a header value without quoting or trimming changing them. */
 const HEADER_SAFE = /^[\x21-\x7e]+$/;
 /** The modular-crypt form bcrypt produces: `$2b$` + two-digit cost + 53 characters of salt and hash. */
 const BCRYPT_HASH = /^\$2[aby]\$(\d{2})\$[./A-Za-z0-9]{53}$/;
 const BCRYPT_PREFIX = /^\$2[aby]\$/;
-
-/** Comma-separated items, each trimmed, empty items dropped (the stock gateway's rule). */
-export function splitList(text: string): string[] {
-  return text
-    .split(',')
-    .map((item) => item.trim())
-    .filter((item) => item !== '');
-}
 
 export function parseApiKeys(text: string, variable: string, errors: string[]): string[] {
   const keys = splitList(text);
@@ -69,9 +62,9 @@ export function parseBasicCredentials(text: string, variable: string, errors: st
         return;
       }
       credentials.push({ user, kind: 'bcrypt', hash: secret });
-    } else {
-      credentials.push({ user, kind: 'plain', password: secret });
+      return;
     }
+    credentials.push({ user, kind: 'plain', password: secret });
   });
   return credentials;
 }

@@ -1,205 +1,134 @@
-import { availableParallelism } from 'node:os';
-import { parseApiKeys, parseBasicCredentials } from './credentials.js';
 import type { EnvVars } from './env-source.js';
-import type { AuthMethod, GatewayConfig, ListenerConfig, ListenerName, LogLevel, TlsFiles } from './types.js';
+import {
+  ACCESS_LOG,
+  ADMIN_LISTEN,
+  API_KEYS,
+  AUTH_FAILURE_LIMIT,
+  AUTH_FAILURE_LIMIT_EXEMPT,
+  AUTH_FAILURE_WINDOW,
+  AUTH_METHOD,
+  BASIC_CREDENTIALS,
+  CLIENT_BODY_TIMEOUT,
+  CLIENT_HEADER_TIMEOUT,
+  CLIENT_IDLE_TIMEOUT,
+  CLIENT_SEND_TIMEOUT,
+  DRAIN_TIMEOUT,
+  LISTENER_SETTINGS,
+  LOG_FORMAT,
+  LOG_LEVEL,
+  MAX_CONNECTIONS_PER_CLIENT,
+  readSettings,
+  type SettingValues,
+  TLS_CERT_FILE,
+  TLS_KEY_FILE,
+  UPSTREAM_CONNECT_TIMEOUT,
+  UPSTREAM_ERROR_BODIES,
+  UPSTREAM_TIMEOUT,
+  WORKERS,
+} from './settings.js';
+import type { GatewayConfig, ListenAddress, ListenerConfig, TlsFiles } from './types.js';
 import { PLACEHOLDER_API_KEY } from './types.js';
-import { type Parsed, parseDuration, parseInteger, parseListenAddress, parseUpstream } from './values.js';
+import { unknownSettingWarnings } from './unknown-settings.js';
 
 export type ConfigResult =
-  | { readonly ok: true; readonly config: GatewayConfig }
-  | { readonly ok: false; readonly errors: readonly string[] };
-
-interface ListenerSpec {
-  readonly name: ListenerName;
-  readonly protocol: ListenerConfig['protocol'];
-  readonly prefix: string;
-  readonly listen: string;
-  readonly upstream: string;
-}
-
-/** The four data ports of the stock gateway, with the stock compose service names as upstreams. */
-export const LISTENER_SPECS: readonly ListenerSpec[] = [
-  {
-    name: 'otlp-grpc',
-    protocol: 'h2c',
-    prefix: 'OTLP_GRPC',
-    listen: '0.0.0.0:4317',
-    upstream: 'http://otel-collector:4317',
-  },
-  {
-    name: 'otlp-http',
-    protocol: 'http1',
-    prefix: 'OTLP_HTTP',
-    listen: '0.0.0.0:4318',
-    upstream: 'http://otel-collector:4318',
-  },
-  {
-    name: 'prometheus',
-    protocol: 'http1',
-    prefix: 'PROMETHEUS',
-    listen: '0.0.0.0:9090',
-    upstream: 'http://prometheus:9090',
-  },
-  {
-    name: 'victoriametrics',
-    protocol: 'http1',
-    prefix: 'VICTORIAMETRICS',
-    listen: '0.0.0.0:8428',
-    upstream: 'http://victoriametrics:8428',
-  },
-];
-
-const AUTH_METHODS: readonly AuthMethod[] = ['api-key', 'basic-auth', 'any'];
-const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-
-function oneOf<T extends string>(text: string, allowed: readonly T[]): Parsed<T> {
-  const value = text.trim().toLowerCase();
-  const match = allowed.find((candidate) => candidate === value);
-  return match === undefined
-    ? { ok: false, error: `must be one of ${allowed.join(', ')}, got "${text}"` }
-    : { ok: true, value: match };
-}
-
-/** A set variable, or undefined when unset or blank (compose's `${VAR:-default}` treats both alike). */
-function setValue(vars: EnvVars, name: string): string | undefined {
-  const value = vars[name];
-  return value === undefined || value.trim() === '' ? undefined : value;
-}
+  | { readonly ok: true; readonly config: GatewayConfig; readonly warnings: readonly string[] }
+  /** `warnings` is absent when the environment itself could not be read. */
+  | { readonly ok: false; readonly errors: readonly string[]; readonly warnings?: readonly string[] };
 
 /**
- * Parses and validates the whole configuration. Every problem is reported, each naming its
- * variable, so that `edge-gateway check` can list them all at once.
+ * Parses and validates the whole configuration, reading every setting of the table
+ * (settings.ts). Every problem is reported, each naming its variable, so that
+ * `edge-gateway check` can list them all at once; variables that look like misspelt settings
+ * are answered as warnings.
  */
 export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult {
-  const errors: string[] = [];
-  const take = <T>(name: string, fallback: string, parse: (text: string) => Parsed<T>): T | undefined => {
-    const result = parse(setValue(vars, name) ?? fallback);
-    if (result.ok) return result.value;
-    errors.push(`${name}: ${result.error}`);
-    return undefined;
-  };
+  const { values, errors } = readSettings(vars);
+  const warnings = unknownSettingWarnings(vars);
+  errors.push(...credentialProblems(values));
+  const tls = pairTlsFiles(values, errors);
+  const listeners = LISTENER_SETTINGS.flatMap(({ spec, listen, upstream }): ListenerConfig[] => {
+    const address = values.find(listen);
+    const origin = values.find(upstream);
+    if (address === undefined || origin === undefined) return [];
+    return [{ name: spec.name, protocol: spec.protocol, listen: address, upstream: origin }];
+  });
+  checkPortClashes(listeners, values.find(ADMIN_LISTEN), errors);
+  if (errors.length > 0) return { ok: false, errors, warnings };
 
-  const methodText = (setValue(vars, 'ENVOY_AUTH_METHOD') ?? 'api-key').trim().toLowerCase();
-  const authMethod = AUTH_METHODS.find((method) => method === methodText);
-  if (authMethod === undefined) {
-    errors.push(`ENVOY_AUTH_METHOD: must be one of ${AUTH_METHODS.join(', ')}, got "${methodText}"`);
-  }
-
-  const apiKeys = parseApiKeys(
-    setValue(vars, 'ENVOY_API_KEYS') ?? PLACEHOLDER_API_KEY,
-    'ENVOY_API_KEYS',
-    errors,
-  );
-  const basicCredentials = parseBasicCredentials(
-    vars.ENVOY_BASIC_AUTH_CREDENTIALS ?? '',
-    'ENVOY_BASIC_AUTH_CREDENTIALS',
-    errors,
-  );
-  if (authMethod === 'basic-auth' && basicCredentials.length === 0 && !errors.some(isCredentialError)) {
-    errors.push(
-      'ENVOY_BASIC_AUTH_CREDENTIALS: ENVOY_AUTH_METHOD is basic-auth but no user is configured (expected user:password,...)',
-    );
-  }
-
-  const listeners: ListenerConfig[] = [];
-  for (const spec of LISTENER_SPECS) {
-    const listen = take(`${spec.prefix}_LISTEN`, spec.listen, parseListenAddress);
-    const upstream = take(`${spec.prefix}_UPSTREAM`, spec.upstream, parseUpstream);
-    if (listen !== undefined && upstream !== undefined) {
-      listeners.push({ name: spec.name, protocol: spec.protocol, listen, upstream });
-    }
-  }
-  const admin = take('ADMIN_LISTEN', '127.0.0.1:9901', parseListenAddress);
-  const upstreamConnectTimeoutMs = take('UPSTREAM_CONNECT_TIMEOUT', '5s', parseDuration);
-  const upstreamTimeoutMs = take('UPSTREAM_TIMEOUT', '300s', parseDuration);
-
-  const drainTimeoutMs = take('DRAIN_TIMEOUT', '15s', parseDuration);
-  const logLevel = take('LOG_LEVEL', 'info', (text) => oneOf(text, LOG_LEVELS));
-  const logFormat = take('LOG_FORMAT', 'auto', (text) => oneOf(text, ['auto', 'json', 'pretty'] as const));
-  const accessLog = take('ACCESS_LOG', 'on', (text) => oneOf(text, ['on', 'off'] as const));
-
-  const authFailureLimit = take('AUTH_FAILURE_LIMIT', '20', (text) => parseInteger(text, 0, 1_000_000));
-  const authFailureWindowMs = take('AUTH_FAILURE_WINDOW', '1m', parseDuration);
-  const clientHeaderTimeoutMs = take('CLIENT_HEADER_TIMEOUT', '30s', parseDuration);
-  const clientBodyTimeoutMs = take('CLIENT_BODY_TIMEOUT', '60s', parseDuration);
-  const clientIdleTimeoutMs = take('CLIENT_IDLE_TIMEOUT', '65s', parseDuration);
-  const clientSendTimeoutMs = take('CLIENT_SEND_TIMEOUT', '60s', parseDuration);
-  const maxConnectionsPerClient = take('MAX_CONNECTIONS_PER_CLIENT', '512', (text) =>
-    parseInteger(text, 0, 1_000_000),
-  );
-  const tls = parseTlsFiles(vars, errors);
-  const upstreamErrorBodies = take('UPSTREAM_ERROR_BODIES', 'hide', (text) =>
-    oneOf(text, ['hide', 'pass'] as const),
-  );
-  const workers = take('WORKERS', 'auto', parseWorkers);
-
-  checkPortClashes(listeners, admin, errors);
-
-  if (
-    errors.length > 0 ||
-    authMethod === undefined ||
-    admin === undefined ||
-    upstreamConnectTimeoutMs === undefined ||
-    upstreamTimeoutMs === undefined ||
-    drainTimeoutMs === undefined ||
-    logLevel === undefined ||
-    logFormat === undefined ||
-    accessLog === undefined ||
-    authFailureLimit === undefined ||
-    authFailureWindowMs === undefined ||
-    clientHeaderTimeoutMs === undefined ||
-    clientBodyTimeoutMs === undefined ||
-    clientIdleTimeoutMs === undefined ||
-    clientSendTimeoutMs === undefined ||
-    maxConnectionsPerClient === undefined ||
-    upstreamErrorBodies === undefined ||
-    workers === undefined
-  ) {
-    return { ok: false, errors };
-  }
+  const authMethod = values.get(AUTH_METHOD);
+  const apiKeys = values.get(API_KEYS);
   const config: GatewayConfig = {
     authMethod,
     apiKeys,
-    basicCredentials,
+    basicCredentials: values.get(BASIC_CREDENTIALS),
     placeholderKeyInUse: authMethod !== 'basic-auth' && apiKeys.includes(PLACEHOLDER_API_KEY),
     listeners,
-    admin,
-    upstreamConnectTimeoutMs,
-    upstreamTimeoutMs,
-    drainTimeoutMs,
-    logLevel,
-    logFormat,
-    accessLog: accessLog === 'on',
+    admin: values.get(ADMIN_LISTEN),
+    upstreamConnectTimeoutMs: values.get(UPSTREAM_CONNECT_TIMEOUT),
+    upstreamTimeoutMs: values.get(UPSTREAM_TIMEOUT),
+    drainTimeoutMs: values.get(DRAIN_TIMEOUT),
+    logLevel: values.get(LOG_LEVEL),
+    logFormat: values.get(LOG_FORMAT),
+    accessLog: values.get(ACCESS_LOG),
     envFile,
-    authFailureLimit,
-    authFailureWindowMs,
-    clientHeaderTimeoutMs,
-    clientBodyTimeoutMs,
-    clientIdleTimeoutMs,
-    clientSendTimeoutMs,
-    maxConnectionsPerClient,
-    upstreamErrorBodies,
+    authFailureLimit: values.get(AUTH_FAILURE_LIMIT),
+    authFailureWindowMs: values.get(AUTH_FAILURE_WINDOW),
+    authFailureLimitExempt: values.get(AUTH_FAILURE_LIMIT_EXEMPT),
+    clientHeaderTimeoutMs: values.get(CLIENT_HEADER_TIMEOUT),
+    clientBodyTimeoutMs: values.get(CLIENT_BODY_TIMEOUT),
+    clientIdleTimeoutMs: values.get(CLIENT_IDLE_TIMEOUT),
+    clientSendTimeoutMs: values.get(CLIENT_SEND_TIMEOUT),
+    maxConnectionsPerClient: values.get(MAX_CONNECTIONS_PER_CLIENT),
+    upstreamErrorBodies: values.get(UPSTREAM_ERROR_BODIES),
     tls,
-    workers,
+    workers: values.get(WORKERS),
   };
-  return { ok: true, config: deepFreeze(config) };
+  return { ok: true, config: deepFreeze(config), warnings };
+}
+
+/**
+ * Zero credentials for the active method is an error: nobody could authenticate. A list of
+ * only commas and spaces is not blank, so it is not the default either. Checked only when the
+ * credential settings themselves parsed, so a bad entry is not also reported as "none".
+ */
+function credentialProblems(values: SettingValues): string[] {
+  const method = values.find(AUTH_METHOD);
+  const keys = values.find(API_KEYS);
+  const users = values.find(BASIC_CREDENTIALS);
+  if (method === undefined || keys === undefined || users === undefined) return [];
+  if (method === 'basic-auth' && users.length === 0) {
+    return [
+      `${BASIC_CREDENTIALS.name}: ${AUTH_METHOD.name} is basic-auth but no user is configured (expected user:password,...)`,
+    ];
+  }
+  if (method === 'api-key' && keys.length === 0) {
+    return [
+      `${API_KEYS.name}: ${AUTH_METHOD.name} is api-key but the list holds no key (only commas and spaces): nobody could authenticate`,
+    ];
+  }
+  if (method === 'any' && keys.length === 0 && users.length === 0) {
+    return [
+      `${API_KEYS.name}: ${AUTH_METHOD.name} is any but the list holds no key and ${BASIC_CREDENTIALS.name} no user: nobody could authenticate`,
+    ];
+  }
+  return [];
 }
 
 /**
  * TLS_CERT_FILE and TLS_KEY_FILE: both (TLS on every data port) or neither (cleartext). The
  * files themselves are read when the listeners start, and re-read whenever they change.
  */
-function parseTlsFiles(vars: EnvVars, errors: string[]): TlsFiles | null {
-  const certFile = setValue(vars, 'TLS_CERT_FILE')?.trim();
-  const keyFile = setValue(vars, 'TLS_KEY_FILE')?.trim();
-  if (certFile === undefined && keyFile === undefined) return null;
-  if (certFile === undefined) {
+function pairTlsFiles(values: SettingValues, errors: string[]): TlsFiles | null {
+  const certFile = values.find(TLS_CERT_FILE) ?? null;
+  const keyFile = values.find(TLS_KEY_FILE) ?? null;
+  if (certFile === null && keyFile === null) return null;
+  if (certFile === null) {
     errors.push(
       'TLS_CERT_FILE: TLS_KEY_FILE is set, so TLS_CERT_FILE must name the certificate file too (both or neither)',
     );
     return null;
   }
-  if (keyFile === undefined) {
+  if (keyFile === null) {
     errors.push(
       'TLS_KEY_FILE: TLS_CERT_FILE is set, so TLS_KEY_FILE must name the private key file too (both or neither)',
     );
@@ -208,19 +137,9 @@ function parseTlsFiles(vars: EnvVars, errors: string[]): TlsFiles | null {
   return { certFile, keyFile };
 }
 
-/** `auto` (one worker per CPU this process may use) or a whole number of processes. */
-function parseWorkers(text: string): Parsed<number> {
-  if (text.trim().toLowerCase() === 'auto') return { ok: true, value: availableParallelism() };
-  return parseInteger(text, 1, 256);
-}
-
-function isCredentialError(message: string): boolean {
-  return message.startsWith('ENVOY_BASIC_AUTH_CREDENTIALS');
-}
-
 function checkPortClashes(
   listeners: readonly ListenerConfig[],
-  admin: { port: number } | undefined,
+  admin: ListenAddress | undefined,
   errors: string[],
 ): void {
   const byPort = new Map<number, string>();
@@ -230,10 +149,10 @@ function checkPortClashes(
     else byPort.set(port, owner);
   };
   for (const listener of listeners) {
-    const spec = LISTENER_SPECS.find((candidate) => candidate.name === listener.name);
-    if (listener.upstream !== null && spec) claim(listener.listen.port, `${spec.prefix}_LISTEN`);
+    const settings = LISTENER_SETTINGS.find(({ spec }) => spec.name === listener.name);
+    if (listener.upstream !== null && settings) claim(listener.listen.port, settings.listen.name);
   }
-  if (admin) claim(admin.port, 'ADMIN_LISTEN');
+  if (admin) claim(admin.port, ADMIN_LISTEN.name);
 }
 
 function deepFreeze<T>(value: T): T {

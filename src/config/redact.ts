@@ -1,5 +1,6 @@
 import { keyIdentity } from '../auth/credential-store.js';
 import type { GatewayConfig, ListenAddress } from './types.js';
+import { formatRange } from './values.js';
 
 export const REDACTED = '[redacted]';
 
@@ -39,6 +40,7 @@ export function redactedConfig(config: GatewayConfig): Record<string, unknown> {
     workers: config.workers,
     auth_failure_limit: config.authFailureLimit,
     auth_failure_window_ms: config.authFailureWindowMs,
+    auth_failure_limit_exempt: config.authFailureLimitExempt.map(formatRange),
     client_header_timeout_ms: config.clientHeaderTimeoutMs,
     client_body_timeout_ms: config.clientBodyTimeoutMs,
     client_idle_timeout_ms: config.clientIdleTimeoutMs,

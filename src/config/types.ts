@@ -44,6 +44,8 @@ export interface GatewayConfig {
   /** Authentication failures one client address may make per window before it gets 429 (0: no limit). */
   readonly authFailureLimit: number;
   readonly authFailureWindowMs: number;
+  /** Client addresses AUTH_FAILURE_LIMIT never refuses (their failures are still counted in metrics). */
+  readonly authFailureLimitExempt: readonly AddressRange[];
   /** Longest time a client may take to send a request's headers (HTTP/1.1; also the TLS handshake). */
   readonly clientHeaderTimeoutMs: number;
   /** Longest silence inside a request body before the request is cut (408). */
@@ -64,6 +66,14 @@ export interface GatewayConfig {
   readonly tls: TlsFiles | null;
   /** Processes serving traffic: 1 runs in this process; more runs a node:cluster primary and workers. */
   readonly workers: number;
+}
+
+/** An address range (`10.0.0.0/8`; a single address has the full prefix length). */
+export interface AddressRange {
+  /** Canonical spelling, as Node writes it. */
+  readonly address: string;
+  readonly prefix: number;
+  readonly family: 'ipv4' | 'ipv6';
 }
 
 export interface TlsFiles {

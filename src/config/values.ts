@@ -1,5 +1,5 @@
-import { isIP } from 'node:net';
-import type { ListenAddress } from './types.js';
+import { isIP, SocketAddress } from 'node:net';
+import type { AddressRange, ListenAddress } from './types.js';
 
 /** A value parser answers the parsed value or a message saying what is wrong (without the value's name). */
 export type Parsed<T> =
@@ -8,6 +8,14 @@ export type Parsed<T> =
 
 const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
 const fail = <T>(error: string): Parsed<T> => ({ ok: false, error });
+
+/** Comma-separated items, each trimmed, empty items dropped (the stock gateway's rule). */
+export function splitList(text: string): string[] {
+  return text
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
 
 const HOST_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]*)):(\d{1,5})$/;
 
@@ -67,4 +75,53 @@ export function parseInteger(text: string, min: number, max: number): Parsed<num
   const value = Number(trimmed);
   if (value < min || value > max) return fail(`must be between ${min} and ${max}, got ${value}`);
   return ok(value);
+}
+
+/** One of a fixed set of words, case-insensitive and trimmed. */
+export function parseOneOf<T extends string>(text: string, allowed: readonly T[]): Parsed<T> {
+  const value = text.trim().toLowerCase();
+  const match = allowed.find((candidate) => candidate === value);
+  return match === undefined ? fail(`must be one of ${allowed.join(', ')}, got "${text}"`) : ok(match);
+}
+
+/** Durations as an operator writes them in the env file (`5s`, `250ms`, `2m`). */
+export function formatDuration(ms: number): string {
+  for (const [unit, size] of [
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+const RANGE = /^([^/]+)(?:\/(\d{1,3}))?$/;
+
+/**
+ * Comma-separated addresses and CIDR ranges, IPv4 or IPv6 (`10.0.0.0/8`, `::1`,
+ * `fd00::/8`). The address itself is read by Node's own parser (net.SocketAddress), which also
+ * gives its canonical spelling; a bare address is a range of one.
+ */
+export function parseAddressRanges(text: string): Parsed<readonly AddressRange[]> {
+  const ranges: AddressRange[] = [];
+  for (const [index, entry] of splitList(text).entries()) {
+    const where = `entry ${index + 1} ("${entry}")`;
+    const match = RANGE.exec(entry);
+    const family = match?.[1] === undefined ? 0 : isIP(match[1]);
+    if (match?.[1] === undefined || family === 0) {
+      return fail(`${where} is not an IPv4 or IPv6 address or CIDR range such as 10.0.0.0/8 or fd00::/8`);
+    }
+    const bits = family === 4 ? 32 : 128;
+    const prefix = match[2] === undefined ? bits : Number(match[2]);
+    if (prefix > bits) return fail(`${where}: an IPv${family} prefix length is at most ${bits}`);
+    const { address } = new SocketAddress({ address: match[1], family: family === 4 ? 'ipv4' : 'ipv6' });
+    ranges.push({ address, prefix, family: family === 4 ? 'ipv4' : 'ipv6' });
+  }
+  return ok(ranges);
+}
+
+/** `10.0.0.0/8`, `::1/128`: a range as check and /config_dump show it. */
+export function formatRange(range: AddressRange): string {
+  return `${range.address}/${range.prefix}`;
 }

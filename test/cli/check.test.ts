@@ -42,9 +42,10 @@ describe('edge-gateway check', () => {
     assert.match(out, /prometheus\s+off/);
     assert.match(out, /victoriametrics\s+127\.0\.0\.1:18428\s+-> http:\/\/vm\.internal:8428/);
     assert.match(out, /admin\s+127\.0\.0\.1:9901/);
-    assert.match(out, /upstream connect\s+2s/);
-    assert.match(out, /upstream request\s+250ms/);
-    assert.match(out, /drain\s+1m/);
+    assert.match(out, /UPSTREAM_CONNECT_TIMEOUT\s+2s\s+\(set; restart to change\)/);
+    assert.match(out, /UPSTREAM_TIMEOUT\s+250ms\s+\(set; restart to change\)/);
+    assert.match(out, /DRAIN_TIMEOUT\s+1m\s+\(set; applies live\)/);
+    assert.match(out, /AUTH_FAILURE_LIMIT\s+20\s+\(default; applies live\)/);
     assert.doesNotMatch(out, /placeholder/);
     assert.match(out, /WARNING: 1 Basic user with a plaintext password \(alice\)/);
   });
@@ -195,3 +196,46 @@ for (const flag of ['-f', '--env']) {
     assert.match(result.stderr, new RegExp(`env file ${missing} \\(given with -f/--env\\) does not exist`));
   });
 }
+
+describe('edge-gateway check: empty and misspelt settings (issue 11 item 3)', () => {
+  test('ENVOY_API_KEYS= , , is an error naming the variable: exit 2', () => {
+    const envFile = files.envFile('empty-keys.env', ['ENVOY_API_KEYS= , ,']);
+    const result = runCli(['check', '-f', envFile]);
+
+    assert.equal(result.status, 2, result.stdout);
+    assert.match(
+      result.stderr,
+      /^ {2}error: ENVOY_API_KEYS: ENVOY_AUTH_METHOD is api-key but the list holds no key/m,
+    );
+  });
+
+  test('a misspelt setting is a warning naming the closest setting, on a valid and an invalid configuration', () => {
+    const valid = runCli([
+      'check',
+      '-f',
+      files.envFile('misspelt.env', [
+        `ENVOY_API_KEYS=${KEY_1}`,
+        `ENVOY_API_KEY=${KEY_2}`,
+        'OTLP_GRPC_UPSTREM=off',
+      ]),
+    ]);
+    assert.equal(valid.status, 0, valid.stderr);
+    assertNoSecret(valid, [KEY_1, KEY_2]);
+    assert.match(valid.stdout, /^WARNING: ENVOY_API_KEY: unknown setting; did you mean ENVOY_API_KEYS\?$/m);
+    assert.match(
+      valid.stdout,
+      /^WARNING: OTLP_GRPC_UPSTREM: unknown setting; did you mean OTLP_GRPC_UPSTREAM\?$/m,
+    );
+
+    const invalid = runCli([
+      'check',
+      '-f',
+      files.envFile('misspelt-invalid.env', ['ENVOY_AUTH_METOD=basic-auth', 'ENVOY_API_KEYS=,']),
+    ]);
+    assert.equal(invalid.status, 2);
+    assert.match(
+      invalid.stderr,
+      /^ {2}warning: ENVOY_AUTH_METOD: unknown setting; did you mean ENVOY_AUTH_METHOD\?$/m,
+    );
+  });
+});

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import bcrypt from 'bcrypt';
 import fc from 'fast-check';
-import { parseApiKeys, parseBasicCredentials, splitList } from '../../src/config/credentials.js';
+import { parseApiKeys, parseBasicCredentials } from '../../src/config/credentials.js';
+import { splitList } from '../../src/config/values.js';
 
 const KEYS = 'ENVOY_API_KEYS';
 const CREDS = 'ENVOY_BASIC_AUTH_CREDENTIALS';

@@ -3,7 +3,8 @@ import { describe, test } from 'node:test';
 import bcrypt from 'bcrypt';
 import fc from 'fast-check';
 import type { EnvVars } from '../../src/config/env-source.js';
-import { type ConfigResult, LISTENER_SPECS, parseGatewayConfig } from '../../src/config/parse.js';
+import { type ConfigResult, parseGatewayConfig } from '../../src/config/parse.js';
+import { LISTENER_SPECS } from '../../src/config/settings.js';
 import type { GatewayConfig } from '../../src/config/types.js';
 
 const ENV_FILE = '/etc/edge-gateway/.env';

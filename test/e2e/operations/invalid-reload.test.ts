@@ -311,7 +311,7 @@ describe('invalid reloads keep the running configuration', () => {
     await waitForReloads(gateway, reloads + 1, RELOAD_CONTRACT_MS);
     const [warning] = await waitForLogLines(gateway, offset, (line) => /restart/.test(line.msg));
     assert.equal(warning?.level, 40);
-    assert.deepEqual(warning?.settings, ['victoriametrics listen address', 'victoriametrics upstream']);
+    assert.deepEqual(warning?.settings, ['VICTORIAMETRICS_LISTEN', 'VICTORIAMETRICS_UPSTREAM']);
     // The old socket and upstream stay in use; the new key is in force on them.
     assert.equal(await status({ 'x-api-key': newKey }), 200);
     assert.equal(await status({ 'x-api-key': keyInForce }), 401);
