@@ -6,6 +6,13 @@ const HEADER_SAFE = /^[\x21-\x7e]+$/;
 /** The modular-crypt form bcrypt produces: `$2b$` + two-digit cost + 53 characters of salt and hash. */
 const BCRYPT_HASH = /^\$2[aby]\$(\d{2})\$[./A-Za-z0-9]{53}$/;
 const BCRYPT_PREFIX = /^\$2[aby]\$/;
+/**
+ * Other password hashes an operator may paste from htpasswd, /etc/shadow or an LDAP export:
+ * the modular-crypt `$id$` forms (`$apr1$`, `$1$`, `$5$`, `$6$`, `$2x$`, `$y$`, `$argon2id$`,
+ * ...) and the `{SCHEME}` forms (`{SHA}`, `{SSHA}`, ...). Taken as plaintext, such a user could
+ * never log in and nothing would say why.
+ */
+const OTHER_HASH_SCHEME = /^(\$[a-z0-9-]{1,20}\$|\{[A-Z0-9.-]{1,20}\})/;
 
 export function parseApiKeys(text: string, variable: string, errors: string[]): string[] {
   const keys = splitList(text);
@@ -62,6 +69,15 @@ export function parseBasicCredentials(text: string, variable: string, errors: st
         return;
       }
       credentials.push({ user, kind: 'bcrypt', hash: secret });
+      return;
+    }
+    const scheme = OTHER_HASH_SCHEME.exec(secret)?.[1];
+    if (scheme !== undefined) {
+      errors.push(
+        `${where}: the password of user "${user}" is a ${scheme} hash, which the gateway cannot verify ` +
+          `(it takes bcrypt hashes and plaintext): make a bcrypt hash with edge-gateway hash-password ${user}, ` +
+          `or htpasswd -nB ${user}`,
+      );
       return;
     }
     credentials.push({ user, kind: 'plain', password: secret });
