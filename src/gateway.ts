@@ -73,7 +73,13 @@ export class Gateway {
     this.failureLimiter = new AuthFailureLimiter({
       limit: config.authFailureLimit,
       windowMs: config.authFailureWindowMs,
+      exempt: config.authFailureLimitExempt,
       maxTrackedAddresses: 100_000,
+      onLimitReached: ({ address, failures, windowMs }) =>
+        logger.warn(
+          { client: address, auth_failures: failures, window_ms: windowMs },
+          'client reached AUTH_FAILURE_LIMIT: its requests get 429 until its window ends',
+        ),
     });
     const limits = new LimitMetrics(this.metrics.registry);
     const timeouts: ClientTimeouts = {
@@ -165,7 +171,11 @@ export class Gateway {
     const store = new CredentialStore(next, this.bcrypt);
     this.auth.current = activeCredentials(store);
     this.bcrypt.retainOnly(store.bcryptHashes);
-    this.failureLimiter.configure(next.authFailureLimit, next.authFailureWindowMs);
+    this.failureLimiter.configure({
+      limit: next.authFailureLimit,
+      windowMs: next.authFailureWindowMs,
+      exempt: next.authFailureLimitExempt,
+    });
     this.accessLog.enabled = next.accessLog;
     this.logger.level = next.logLevel;
     // The reloader reports the reload, once for all workers under a cluster primary.

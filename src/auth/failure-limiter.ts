@@ -1,14 +1,29 @@
-import { isIPv6 } from 'node:net';
+import { BlockList, isIPv6 } from 'node:net';
 import { LRUCache } from 'lru-cache';
+import type { AddressRange } from '../config/types.js';
 
 export interface FailureLimiterOptions {
   /** Failures allowed per address and window; the next request is refused. 0: no limit. */
   readonly limit: number;
   readonly windowMs: number;
+  /** Addresses never limited (AUTH_FAILURE_LIMIT_EXEMPT): a shared NAT, a sidecar. */
+  readonly exempt: readonly AddressRange[];
   /** Addresses tracked at once, at most (least recently failed are forgotten first). */
   readonly maxTrackedAddresses: number;
   /** Clock, for tests. */
   readonly now?: () => number;
+  /**
+   * Called once per address and window, when its failures reach the limit: the log line that
+   * says why it gets 429 from now on. A refusal at accept has no request to log, and one line
+   * per refusal would let a reconnecting client flood the log.
+   */
+  readonly onLimitReached?: (event: LimitReached) => void;
+}
+
+export interface LimitReached {
+  readonly address: string;
+  readonly failures: number;
+  readonly windowMs: number;
 }
 
 interface FailureWindow {
@@ -27,27 +42,33 @@ interface FailureWindow {
  * IPv6 clients are counted per /64, the block one host usually owns; IPv4-mapped IPv6
  * addresses count as their IPv4 address. Memory is bounded by `maxTrackedAddresses`, and an
  * entry is dropped when its window ends. The counts live in this process: with several workers,
- * each counts on its own.
+ * each counts on its own. Exempt addresses are neither counted nor refused (IPv4 ranges also
+ * match IPv4-mapped IPv6 clients: Node's BlockList does that).
  */
 export class AuthFailureLimiter {
   /** Requests refused because their address was over the limit. */
   refused = 0;
   private limit: number;
   private windowMs: number;
+  private exempt: BlockList | null;
   private readonly windows: LRUCache<string, FailureWindow>;
   private readonly now: () => number;
+  private readonly onLimitReached: ((event: LimitReached) => void) | undefined;
 
   constructor(options: FailureLimiterOptions) {
     this.limit = options.limit;
     this.windowMs = options.windowMs;
+    this.exempt = blockListOf(options.exempt);
     this.now = options.now ?? Date.now;
+    this.onLimitReached = options.onLimitReached;
     this.windows = new LRUCache({ max: options.maxTrackedAddresses });
   }
 
-  /** Applies a reloaded limit and window; running windows keep their start. */
-  configure(limit: number, windowMs: number): void {
-    this.limit = limit;
-    this.windowMs = windowMs;
+  /** Applies a reloaded limit, window and exempt list; running windows keep their start. */
+  configure(options: Pick<FailureLimiterOptions, 'limit' | 'windowMs' | 'exempt'>): void {
+    this.limit = options.limit;
+    this.windowMs = options.windowMs;
+    this.exempt = blockListOf(options.exempt);
   }
 
   get trackedAddresses(): number {
@@ -68,22 +89,44 @@ export class AuthFailureLimiter {
       this.windows.delete(key);
       return 0;
     }
+    // Checked only here, on the refusal path: an address exempted by a reload may have failed before.
+    if (this.isExempt(address)) return 0;
     this.refused++;
     return Math.max(1, Math.ceil(remainingMs / 1000));
   }
 
+  /** Failures of `address` in its current window: what the 429's log line reports. */
+  failuresOf(address: string | undefined): number {
+    if (address === undefined) return 0;
+    const window = this.windows.get(addressKey(address));
+    return window === undefined || this.now() - window.startedAt >= this.windowMs ? 0 : window.failures;
+  }
+
   /** Records one failed authentication of `address`. */
   recordFailure(address: string | undefined): void {
-    if (this.limit === 0 || address === undefined) return;
+    if (this.limit === 0 || address === undefined || this.isExempt(address)) return;
     const key = addressKey(address);
     const now = this.now();
     const window = this.windows.get(key);
+    let failures = 1;
     if (window === undefined || now - window.startedAt >= this.windowMs) {
-      this.windows.set(key, { startedAt: now, failures: 1 });
+      this.windows.set(key, { startedAt: now, failures });
     } else {
-      window.failures++;
+      failures = ++window.failures;
     }
+    if (failures === this.limit) this.onLimitReached?.({ address, failures, windowMs: this.windowMs });
   }
+
+  private isExempt(address: string): boolean {
+    return this.exempt?.check(address, isIPv6(address) ? 'ipv6' : 'ipv4') ?? false;
+  }
+}
+
+function blockListOf(ranges: readonly AddressRange[]): BlockList | null {
+  if (ranges.length === 0) return null;
+  const list = new BlockList();
+  for (const range of ranges) list.addSubnet(range.address, range.prefix, range.family);
+  return list;
 }
 
 const MAPPED_IPV4 = '::ffff:';

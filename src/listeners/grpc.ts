@@ -235,6 +235,7 @@ export class GrpcListener {
     const retryAfter = this.options.protection.limiter.retryAfterSeconds(client);
     if (retryAfter > 0) {
       this.options.protection.limits.authFailureLimit.inc();
+      const failures = this.options.protection.limiter.failuresOf(client);
       answerWhenRequestEnds(
         stream,
         {
@@ -253,6 +254,7 @@ export class GrpcListener {
             0,
             undefined,
             'auth_failure_limit',
+            failures,
           ),
       );
       // The connection is not worth keeping for a client over its limit (nor a cheap pipe for
@@ -313,6 +315,7 @@ export class GrpcListener {
     bytesOut: number,
     authFailure?: AuthFailureReason,
     error?: string,
+    authFailures?: number,
   ): void {
     const { metrics, accessLog, config } = this.options;
     const status = stream.sentHeaders?.[':status'];
@@ -334,6 +337,7 @@ export class GrpcListener {
       upstream: this.upstreamName,
       authFailure,
       error,
+      authFailures,
     });
   }
 }

@@ -315,7 +315,8 @@ export class Http1Listener {
       socket.end(
         rawResponse(429, 'Too Many Requests', { 'retry-after': String(retryAfter) }, TOO_MANY_FAILURES_TEXT),
       );
-      this.finish(req, 429, startedAt, undefined, 0, 0, undefined, 'auth_failure_limit');
+      const failures = limiter.failuresOf(socket.remoteAddress);
+      this.finish(req, 429, startedAt, undefined, 0, 0, undefined, 'auth_failure_limit', undefined, failures);
       return;
     }
     const answer = (outcome: AuthOutcome): void => {
@@ -358,7 +359,8 @@ export class Http1Listener {
     this.closeAfter(req, res);
     res.writeHead(429, textHeaders(TOO_MANY_FAILURES_TEXT, { 'retry-after': String(retryAfterSeconds) }));
     res.end(TOO_MANY_FAILURES_TEXT);
-    this.finish(req, 429, startedAt, undefined, 0, 0, undefined, 'auth_failure_limit');
+    const failures = this.options.protection.limiter.failuresOf(req.socket?.remoteAddress);
+    this.finish(req, 429, startedAt, undefined, 0, 0, undefined, 'auth_failure_limit', undefined, failures);
   }
 
   answerText(
@@ -398,6 +400,7 @@ export class Http1Listener {
      * a request body it has sent, which detaches `req.socket` before the access-log line is written.
      */
     client = clientAddress(req.socket?.remoteAddress),
+    authFailures?: number,
   ): void {
     const { metrics, accessLog, config } = this.options;
     metrics.request(status);
@@ -416,6 +419,7 @@ export class Http1Listener {
       upstream: this.upstreamName,
       authFailure,
       error,
+      authFailures,
     });
   }
 

@@ -16,6 +16,8 @@ export interface AccessRecord {
   readonly upstream: string;
   readonly authFailure?: AuthFailureReason | undefined;
   readonly error?: string | undefined;
+  /** On a 429 of AUTH_FAILURE_LIMIT: the client's failures in its current window. */
+  readonly authFailures?: number | undefined;
 }
 
 /** Path without the query string: queries may carry PromQL with label values nobody asked us to keep. */
@@ -52,6 +54,7 @@ export class AccessLog {
         upstream: record.upstream,
         auth_failure: record.authFailure,
         error: record.error,
+        auth_failures: record.authFailures,
       },
       'request',
     );

@@ -2,10 +2,17 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { AuthFailureLimiter, addressKey } from '../../src/auth/failure-limiter.js';
+import type { AddressRange } from '../../src/config/types.js';
+import { parseAddressRanges } from '../../src/config/values.js';
 
-function limiter(limit = 3, windowMs = 60_000, maxTrackedAddresses = 1000) {
+function limiter(
+  limit = 3,
+  windowMs = 60_000,
+  maxTrackedAddresses = 1000,
+  exempt: readonly AddressRange[] = [],
+) {
   let now = 1_000_000;
-  const instance = new AuthFailureLimiter({ limit, windowMs, maxTrackedAddresses, now: () => now });
+  const instance = new AuthFailureLimiter({ limit, windowMs, exempt, maxTrackedAddresses, now: () => now });
   return {
     instance,
     advance: (ms: number) => {
@@ -62,7 +69,7 @@ describe('AuthFailureLimiter', () => {
     instance.recordFailure('a');
     instance.recordFailure('a');
     assert.equal(instance.retryAfterSeconds('a'), 0);
-    instance.configure(2, 60_000);
+    instance.configure({ limit: 2, windowMs: 60_000, exempt: [] });
     assert.equal(instance.retryAfterSeconds('a'), 60);
   });
 
@@ -74,6 +81,70 @@ describe('AuthFailureLimiter', () => {
     assert.ok(instance.retryAfterSeconds('10.0.39.15') > 0);
     assert.equal(instance.retryAfterSeconds('10.0.0.1'), 0);
   });
+});
+
+function ranges(text: string): readonly AddressRange[] {
+  const parsed = parseAddressRanges(text);
+  assert.ok(parsed.ok, JSON.stringify(parsed));
+  return parsed.value;
+}
+
+describe('AUTH_FAILURE_LIMIT_EXEMPT (issue 11 item 9)', () => {
+  const exempt = ranges('10.0.0.0/8, 192.0.2.7, fd00::/8, 2001:db8::1');
+
+  test('an exempt address is never refused, however often it fails; others still are', () => {
+    const { instance } = limiter(2, 60_000, 1000, exempt);
+    for (const address of ['10.1.2.3', '::ffff:10.9.9.9', '192.0.2.7', 'fd00::42', '2001:db8::1']) {
+      for (let i = 0; i < 50; i++) instance.recordFailure(address);
+      assert.equal(instance.retryAfterSeconds(address), 0, address);
+      assert.equal(instance.failuresOf(address), 0, `${address} is not counted toward the limit`);
+    }
+    for (const address of ['11.0.0.1', '192.0.2.8', '::ffff:192.0.2.8', 'fe80::1', '2001:db8::2']) {
+      instance.recordFailure(address);
+      instance.recordFailure(address);
+      assert.ok(instance.retryAfterSeconds(address) > 0, address);
+    }
+  });
+
+  test('a reload that exempts a blocked address lets it in at once', () => {
+    const { instance } = limiter(1);
+    instance.recordFailure('198.51.100.7');
+    assert.ok(instance.retryAfterSeconds('198.51.100.7') > 0);
+    instance.configure({ limit: 1, windowMs: 60_000, exempt: ranges('198.51.100.0/24') });
+    assert.equal(instance.retryAfterSeconds('198.51.100.7'), 0);
+    instance.configure({ limit: 1, windowMs: 60_000, exempt: [] });
+    assert.ok(instance.retryAfterSeconds('198.51.100.7') > 0, 'and removing the exemption applies too');
+  });
+
+  test('failuresOf answers the failures in the current window, what the 429 log line reports', () => {
+    const { instance, advance } = limiter(3, 10_000);
+    assert.equal(instance.failuresOf('203.0.113.5'), 0);
+    for (let i = 0; i < 3; i++) instance.recordFailure('203.0.113.5');
+    assert.equal(instance.failuresOf('203.0.113.5'), 3);
+    assert.equal(instance.failuresOf('::ffff:203.0.113.5'), 3, 'the same client');
+    assert.equal(instance.failuresOf(undefined), 0);
+    advance(10_000);
+    assert.equal(instance.failuresOf('203.0.113.5'), 0, 'the window ended');
+  });
+});
+
+test('onLimitReached: once per address and window, with the address and its failures (issue 11 item 9)', () => {
+  let now = 0;
+  const events: unknown[] = [];
+  const instance = new AuthFailureLimiter({
+    limit: 2,
+    windowMs: 1000,
+    exempt: [],
+    maxTrackedAddresses: 10,
+    now: () => now,
+    onLimitReached: (event) => events.push(event),
+  });
+  for (let i = 0; i < 5; i++) instance.recordFailure('192.0.2.9');
+  assert.deepEqual(events, [{ address: '192.0.2.9', failures: 2, windowMs: 1000 }]);
+  now = 1000;
+  instance.recordFailure('192.0.2.9');
+  instance.recordFailure('192.0.2.9');
+  assert.equal(events.length, 2, 'a new window, a new line');
 });
 
 describe('addressKey', () => {
