@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { parse } from 'dotenv';
 import { envFilePath } from '../../src/config/env-source.js';
 import { parseGatewayConfig } from '../../src/config/parse.js';
+import { GATEWAY_ENV_FILE, SETTINGS } from '../../src/config/settings.js';
 import { REPO_ROOT, readRepoFile } from './support.js';
 
 const EXAMPLE = readRepoFile('.env.example');
@@ -112,5 +113,38 @@ describe('.env.example', () => {
     assert.match(comment, /response headers/);
     assert.match(comment, /each silence/);
     assert.doesNotMatch(comment, /Time for a whole upstream exchange/);
+  });
+});
+
+/** The comment lines right above a setting's line. */
+function commentAbove(name: string): string {
+  const lines = EXAMPLE.split('\n');
+  const at = lines.findIndex((line) => SETTING_LINE.exec(line)?.[1] === name);
+  const comment: string[] = [];
+  for (let i = at - 1; i >= 0 && /^# (?![A-Z][A-Z0-9_]*=)/.test(lines[i] ?? ''); i--)
+    comment.unshift(lines[i] ?? '');
+  return comment.join(' ');
+}
+
+describe('.env.example and the settings table (issue 11 item 11)', () => {
+  it("shows every setting of the table with the table's default", () => {
+    const documented = documentedSettings();
+    // GATEWAY_ENV_FILE says where this file is: the header explains it, a line in the file could not set it.
+    for (const setting of SETTINGS.filter((candidate) => candidate !== GATEWAY_ENV_FILE)) {
+      assert.equal(documented.get(setting.name), setting.default, `${setting.name} in .env.example`);
+    }
+  });
+
+  it('says what UPSTREAM_TIMEOUT bounds: the wait for headers and each silence in a body, not a whole exchange', () => {
+    const comment = commentAbove('UPSTREAM_TIMEOUT');
+    assert.doesNotMatch(comment, /whole/);
+    assert.match(comment, /response headers/);
+    assert.match(comment, /each silence inside its (?:response )?body/);
+  });
+
+  it('documents the settings added with issue 10 and 11', () => {
+    for (const name of ['CLIENT_SEND_TIMEOUT', 'MAX_CONNECTIONS_PER_CLIENT', 'AUTH_FAILURE_LIMIT_EXEMPT']) {
+      assert.ok(commentAbove(name).length > 40, `${name} has a comment saying what it does`);
+    }
   });
 });
