@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { parse } from 'dotenv';
 import type { EnvVars } from '../../src/config/env-source.js';
 import { parseGatewayConfig } from '../../src/config/parse.js';
@@ -10,6 +10,9 @@ import {
   unknownSettingWarnings,
 } from '../../src/config/unknown-settings.js';
 import { readRepoFile } from '../deploy/support.js';
+import { startGatewayFor } from '../e2e/fixtures.js';
+import { waitForLogLines, waitForReloads, writeEnvFile } from '../e2e/operations/helpers.js';
+import { metricSum } from '../hostile/support.js';
 
 /**
  * Issue 11 item 3: `ENVOY_API_KEYS= , ,` started a gateway nobody could get into and `check`
@@ -148,3 +151,37 @@ describe('unknown variables with the gateway prefixes get a warning (issue 11 it
     f('ab', 'ba', 2);
   });
 });
+
+const WARNINGS = 'configuration warnings';
+
+for (const workers of ['1', '2']) {
+  describe(`WORKERS=${workers}: the gateway logs the warnings at start and at each reload (issue 11 item 3)`, () => {
+    const key = `misspelt-settings-key-${workers}-8f2c41d9e7`;
+    const started = startGatewayFor(
+      {},
+      { WORKERS: workers, OTLP_HTTP_UPSTREAM: 'http://127.0.0.1:9' },
+      [`ENVOY_API_KEYS=${key}`, `ENVOY_API_KEY=${key}`, ''].join('\n'),
+    );
+    after(async () => (await started).stop());
+
+    test('at start: one warning line naming the misspelt variable, not its value', async () => {
+      const gateway = await started;
+      const [line] = await waitForLogLines(gateway, 0, (candidate) => candidate.msg === WARNINGS);
+      assert.equal(line?.level, 40);
+      assert.deepEqual(line?.warnings, ['ENVOY_API_KEY: unknown setting; did you mean ENVOY_API_KEYS?']);
+      assert.ok(!JSON.stringify(line).includes(key));
+    });
+
+    test("at reload: the new file's warnings", async () => {
+      const gateway = await started;
+      const offset = gateway.output().length;
+      const reloads = await metricSum(gateway, 'gateway_config_reloads_total');
+      await writeEnvFile(gateway.envFile, `ENVOY_API_KEYS=${key}\nOTLP_GRPC_UPSTREM=off\n`);
+      await waitForReloads(gateway, reloads + 1, 10_000);
+      const [line] = await waitForLogLines(gateway, offset, (candidate) => candidate.msg === WARNINGS);
+      assert.deepEqual(line?.warnings, [
+        'OTLP_GRPC_UPSTREM: unknown setting; did you mean OTLP_GRPC_UPSTREAM?',
+      ]);
+    });
+  });
+}
