@@ -137,7 +137,7 @@ describe('.env.example and the settings table (issue 11 item 11)', () => {
 
   it('says what UPSTREAM_TIMEOUT bounds: the wait for headers and each silence in a body, not a whole exchange', () => {
     const comment = commentAbove('UPSTREAM_TIMEOUT');
-    assert.doesNotMatch(comment, /whole/);
+    assert.doesNotMatch(comment, /time for a whole/i, 'the old, wrong wording');
     assert.match(comment, /response headers/);
     assert.match(comment, /each silence inside its (?:response )?body/);
   });
