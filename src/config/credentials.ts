@@ -12,7 +12,8 @@ const BCRYPT_PREFIX = /^\$2[aby]\$/;
  * ...) and the `{SCHEME}` forms (`{SHA}`, `{SSHA}`, ...). Taken as plaintext, such a user could
  * never log in and nothing would say why.
  */
-const OTHER_HASH_SCHEME = /^(\$[a-z0-9-]{1,20}\$|\{[A-Z0-9.-]{1,20}\})/;
+const OTHER_HASH_SCHEME =
+  /^(\$(1|2|2x|3|5|6|7|y|gy|md5|sha1|apr1|argon2i|argon2d|argon2id|scrypt|pbkdf2(-sha\d+)?)\$|\{(S?SHA(256|384|512)?|S?MD5|CRYPT|BCRYPT|PBKDF2(-SHA\d+)?|ARGON2|PLAIN|CLEARTEXT)\})/i;
 
 export function parseApiKeys(text: string, variable: string, errors: string[]): string[] {
   const keys = splitList(text);
