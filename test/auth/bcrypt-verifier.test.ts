@@ -138,10 +138,11 @@ describe('BcryptVerifier', () => {
   });
 
   test('with a CPU budget, a check beyond it is overloaded at once until the budget refills', async () => {
-    // 1 ms of bcrypt at once, refilled at half a millisecond per millisecond.
-    const v = verifier({ maxConcurrent: 1, cpuShare: 0.5, burstMs: 1 });
+    // 0.05 ms of bcrypt at once, refilled at half a millisecond per millisecond.
+    const v = verifier({ maxConcurrent: 1, cpuShare: 0.5, burstMs: 0.05 });
     assert.equal(await v.verify('alice', HASH_A, 'wrong-1'), 'mismatch');
-    // A cost-4 comparison takes longer than the 1 ms burst: the budget is now spent.
+    // A cost-4 comparison (about 1 ms) takes far longer than the burst, however fast the machine
+    // is at the moment (a 1 ms burst against a 1 ms comparison failed now and then): spent.
     assert.equal(await v.verify('alice', HASH_A, 'wrong-2'), 'overloaded');
     assert.equal(v.rejectedOverload, 1);
     await sleep(200);
