@@ -5,7 +5,9 @@ import { ROUTE_SCOPES_END, ROUTE_SCOPES_START, withRouteTable } from '../src/aut
 const SECURITY = new URL('../docs/security.md', import.meta.url);
 const updated = withRouteTable(readFileSync(SECURITY, 'utf8'));
 if (updated === null) {
-  process.stderr.write(`docs/security.md: the markers ${ROUTE_SCOPES_START} and ${ROUTE_SCOPES_END} are missing\n`);
+  process.stderr.write(
+    `docs/security.md: the markers ${ROUTE_SCOPES_START} and ${ROUTE_SCOPES_END} are missing\n`,
+  );
   process.exitCode = 1;
 } else {
   writeFileSync(SECURITY, updated);

@@ -16,6 +16,7 @@ import type { ClientTimeouts } from './listeners/protection.js';
 import { loadTlsMaterial, type TlsMaterial, TlsReloader } from './listeners/tls-certificates.js';
 import { AccessLog } from './observability/access-log.js';
 import { registerControlMetrics } from './observability/control-metrics.js';
+import { CredentialMetrics } from './observability/credential-metrics.js';
 import { LimitMetrics } from './observability/limit-metrics.js';
 import type { Logger } from './observability/logger.js';
 import { GatewayMetrics } from './observability/metrics.js';
@@ -31,6 +32,7 @@ export type ReloadHandler = () => Promise<ReloadResult>;
  */
 export class Gateway {
   readonly metrics = new GatewayMetrics();
+  readonly credentialMetrics = new CredentialMetrics(this.metrics.registry);
   readonly bcrypt: BcryptVerifier;
   readonly auth: AuthState;
   /** Shared by every listener of this process (not across workers). */
@@ -69,6 +71,7 @@ export class Gateway {
       burstMs: 1000,
     });
     this.auth = new AuthState(activeCredentials(new CredentialStore(config, this.bcrypt)));
+    this.credentialMetrics.configure(config);
     this.accessLog = new AccessLog(logger, config.accessLog);
     this.failureLimiter = new AuthFailureLimiter({
       limit: config.authFailureLimit,
@@ -122,6 +125,7 @@ export class Gateway {
         config: listener as ListenerConfig & { upstream: URL },
         auth: this.auth,
         metrics: this.metrics.forListener(listener.name, listener.upstream.host),
+        credentialMetrics: this.credentialMetrics,
         accessLog: this.accessLog,
         logger,
         connectTimeoutMs: config.upstreamConnectTimeoutMs,
@@ -170,6 +174,7 @@ export class Gateway {
     const restartNeeded = settingsNeedingRestart(this.config, next);
     const store = new CredentialStore(next, this.bcrypt);
     this.auth.current = activeCredentials(store);
+    this.credentialMetrics.configure(next);
     this.bcrypt.retainOnly(store.bcryptHashes);
     this.failureLimiter.configure({
       limit: next.authFailureLimit,

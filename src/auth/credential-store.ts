@@ -1,5 +1,5 @@
 import { hash as digest, timingSafeEqual } from 'node:crypto';
-import type { AuthMethod, GatewayConfig } from '../config/types.js';
+import { type AuthMethod, type GatewayConfig, SCOPES, type Scope } from '../config/types.js';
 import { type BcryptVerifier, decoyHashLike } from './bcrypt-verifier.js';
 import type { BasicPair, PresentedCredential } from './presented-credential.js';
 
@@ -11,6 +11,7 @@ export type AuthFailureReason =
   | 'invalid_key'
   | 'unknown_user'
   | 'invalid_password'
+  | 'expired'
   | 'overloaded';
 
 export const AUTH_FAILURE_REASONS: readonly AuthFailureReason[] = [
@@ -21,20 +22,39 @@ export const AUTH_FAILURE_REASONS: readonly AuthFailureReason[] = [
   'invalid_key',
   'unknown_user',
   'invalid_password',
+  'expired',
   'overloaded',
 ];
 
-export type AuthOutcome =
-  | { readonly ok: true; readonly identity: string }
-  | { readonly ok: false; readonly reason: AuthFailureReason };
+/** A scope as a bit: a request's check is one AND. */
+export const SCOPE_BITS: Readonly<Record<Scope, number>> = Object.freeze({ ingest: 1, read: 2, admin: 4 });
+const ALL_SCOPES = SCOPES.reduce((bits, scope) => bits | SCOPE_BITS[scope], 0);
+
+/** Who a request is, once authenticated: its name, what it may do, until when. */
+export interface Principal {
+  readonly ok: true;
+  /** The credential's name: logs, metrics and the identity header sent upstream. */
+  readonly identity: string;
+  /** SCOPE_BITS of what it may do. */
+  readonly scopes: number;
+  /** Milliseconds since the epoch from which it is refused, or null. */
+  readonly expiresAt: number | null;
+}
+
+export type AuthOutcome = Principal | { readonly ok: false; readonly reason: AuthFailureReason };
+
+function principal(identity: string, scopes: readonly Scope[], expiresAt: number | null): Principal {
+  const bits = scopes.reduce((sum, scope) => sum | SCOPE_BITS[scope], 0);
+  return Object.freeze({ ok: true as const, identity, scopes: bits, expiresAt });
+}
 
 const FAILURES = Object.fromEntries(
   AUTH_FAILURE_REASONS.map((reason) => [reason, Object.freeze({ ok: false, reason })]),
 ) as unknown as Readonly<Record<AuthFailureReason, AuthOutcome>>;
 
 type UserEntry =
-  | { readonly kind: 'plain'; readonly digest: Buffer; readonly success: AuthOutcome }
-  | { readonly kind: 'bcrypt'; readonly hash: string; readonly success: AuthOutcome };
+  | { readonly kind: 'plain'; readonly digest: Buffer; readonly success: Principal }
+  | { readonly kind: 'bcrypt'; readonly hash: string; readonly success: Principal };
 
 /** The identity forwarded and logged for a key: never the key, only a short digest of it. */
 export function keyIdentity(key: string): string {
@@ -64,27 +84,37 @@ export class CredentialStore {
   private readonly decoyHash: string | null;
 
   constructor(
-    config: Pick<GatewayConfig, 'authMethod' | 'apiKeys' | 'basicCredentials'>,
+    config: Pick<GatewayConfig, 'authMethod' | 'apiKeys' | 'basicCredentials'> &
+      Partial<Pick<GatewayConfig, 'namedCredentials'>>,
     private readonly bcrypt: BcryptVerifier,
   ) {
     this.method = config.authMethod;
+    // Legacy credentials grant every scope and never expire (drop-in).
     for (const key of config.apiKeys) {
-      this.keysByDigest.set(
-        digest('sha256', key, 'base64'),
-        Object.freeze({ ok: true, identity: keyIdentity(key) }),
-      );
+      this.keysByDigest.set(digest('sha256', key, 'base64'), principal(keyIdentity(key), SCOPES, null));
     }
     for (const credential of config.basicCredentials) {
-      const success = Object.freeze({ ok: true as const, identity: credential.user });
-      if (credential.kind === 'plain') {
-        this.users.set(credential.user, { kind: 'plain', digest: sha256(credential.password), success });
+      this.addUser(credential, principal(credential.user, SCOPES, null));
+    }
+    for (const named of config.namedCredentials ?? []) {
+      const success = principal(named.name, named.scopes, named.expiresAt);
+      if (named.secret.kind === 'key') {
+        this.keysByDigest.set(Buffer.from(named.secret.sha256Hex, 'hex').toString('base64'), success);
       } else {
-        this.users.set(credential.user, { kind: 'bcrypt', hash: credential.hash, success });
-        this.bcryptHashes.set(credential.user, credential.hash);
+        this.addUser(named.secret.credential, success);
       }
     }
     const first = this.bcryptHashes.values().next().value;
     this.decoyHash = first === undefined ? null : decoyHashLike(first);
+  }
+
+  private addUser(credential: GatewayConfig['basicCredentials'][number], success: Principal): void {
+    if (credential.kind === 'plain') {
+      this.users.set(credential.user, { kind: 'plain', digest: sha256(credential.password), success });
+    } else {
+      this.users.set(credential.user, { kind: 'bcrypt', hash: credential.hash, success });
+      this.bcryptHashes.set(credential.user, credential.hash);
+    }
   }
 
   get keyCount(): number {
@@ -122,13 +152,21 @@ export class CredentialStore {
 
   /**
    * Authenticates and hands the outcome to `then`: at once when it is known, or once a first
-   * bcrypt check settles. A check that fails to run at all is `overloaded`, never a pass.
+   * bcrypt check settles. A check that fails to run at all is `overloaded`, never a pass. A
+   * credential past its expiry is `expired`, judged when the check settles.
    */
   check(presented: PresentedCredential, then: (outcome: AuthOutcome) => void): void {
     const outcome = this.authenticate(presented);
-    if (outcome instanceof Promise) outcome.then(then, () => then(FAILURES.overloaded));
-    else then(outcome);
+    if (outcome instanceof Promise)
+      outcome.then(
+        (settled) => then(unexpired(settled)),
+        () => then(FAILURES.overloaded),
+      );
+    else then(unexpired(outcome));
   }
+
+  /** Every scope bit: what a legacy credential holds. */
+  static readonly ALL_SCOPES = ALL_SCOPES;
 
   private verifyKey(key: string): AuthOutcome {
     return this.keysByDigest.get(digest('sha256', key, 'base64')) ?? FAILURES.invalid_key;
@@ -159,4 +197,10 @@ export class CredentialStore {
             : FAILURES.invalid_password,
       );
   }
+}
+
+function unexpired(outcome: AuthOutcome): AuthOutcome {
+  return outcome.ok && outcome.expiresAt !== null && Date.now() >= outcome.expiresAt
+    ? FAILURES.expired
+    : outcome;
 }

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import type { ListenerName } from '../config/types.js';
+import type { ListenerName, Scope } from '../config/types.js';
 
 /*
  * Which scope a request needs (issue 12), decided on the path exactly as the upstream will route it.
@@ -19,8 +19,7 @@ import type { ListenerName } from '../config/types.js';
  * Any path the tables below do not list needs `admin`: closed by default.
  */
 
-export type Scope = 'ingest' | 'read' | 'admin';
-export const SCOPES: readonly Scope[] = Object.freeze(['ingest', 'read', 'admin'] as const);
+export { SCOPES, type Scope } from '../config/types.js';
 
 export type RouteDecision =
   | {

@@ -56,32 +56,50 @@ export function parseBasicCredentials(text: string, variable: string, errors: st
       return;
     }
     users.add(user);
-    if (BCRYPT_PREFIX.test(secret)) {
-      const match = BCRYPT_HASH.exec(secret);
-      if (!match) {
-        errors.push(
-          `${where}: malformed bcrypt hash for user "${user}" (expected $2b$<cost>$ and 53 characters)`,
-        );
-        return;
-      }
-      const cost = Number(match[1]);
-      if (cost < 4 || cost > 31) {
-        errors.push(`${where}: bcrypt cost ${cost} for user "${user}" is out of range 4-31`);
-        return;
-      }
-      credentials.push({ user, kind: 'bcrypt', hash: secret });
-      return;
-    }
-    const scheme = OTHER_HASH_SCHEME.exec(secret)?.[1];
-    if (scheme !== undefined) {
-      errors.push(
-        `${where}: the password of user "${user}" is a ${scheme} hash, which the gateway cannot verify ` +
-          `(it takes bcrypt hashes and plaintext): make a bcrypt hash with edge-gateway hash-password ${user}, ` +
-          `or htpasswd -nB ${user}`,
-      );
-      return;
-    }
-    credentials.push({ user, kind: 'plain', password: secret });
+    const credential = userCredential(user, secret, where, errors);
+    if (credential !== null) credentials.push(credential);
   });
   return credentials;
+}
+
+/**
+ * A user's password as the env file gives it: a bcrypt hash (checked for form and cost),
+ * another scheme's hash (refused: the gateway could never verify it), or plaintext.
+ */
+export function userCredential(
+  user: string,
+  secret: string,
+  where: string,
+  errors: string[],
+): BasicCredential | null {
+  if (BCRYPT_PREFIX.test(secret)) {
+    const match = BCRYPT_HASH.exec(secret);
+    if (!match) {
+      errors.push(
+        `${where}: malformed bcrypt hash for user "${user}" (expected $2b$<cost>$ and 53 characters)`,
+      );
+      return null;
+    }
+    const cost = Number(match[1]);
+    if (cost < 4 || cost > 31) {
+      errors.push(`${where}: bcrypt cost ${cost} for user "${user}" is out of range 4-31`);
+      return null;
+    }
+    return { user, kind: 'bcrypt', hash: secret };
+  }
+  const scheme = OTHER_HASH_SCHEME.exec(secret)?.[1];
+  if (scheme !== undefined) {
+    errors.push(
+      `${where}: the password of user "${user}" is a ${scheme} hash, which the gateway cannot verify ` +
+        `(it takes bcrypt hashes and plaintext): make a bcrypt hash with edge-gateway hash-password ${user}, ` +
+        `or htpasswd -nB ${user}`,
+    );
+    return null;
+  }
+  return { user, kind: 'plain', password: secret };
+}
+
+/** A key as a client sends it in a header: printable ASCII without spaces. */
+export function isHeaderSafe(text: string): boolean {
+  return HEADER_SAFE.test(text);
 }

@@ -1,4 +1,5 @@
 import type { EnvVars } from './env-source.js';
+import { legacyClashes, readNamedCredentials } from './named-credentials.js';
 import {
   ACCESS_LOG,
   ADMIN_LISTEN,
@@ -26,7 +27,7 @@ import {
   UPSTREAM_TIMEOUT,
   WORKERS,
 } from './settings.js';
-import type { GatewayConfig, ListenAddress, ListenerConfig, TlsFiles } from './types.js';
+import type { GatewayConfig, ListenAddress, ListenerConfig, NamedCredential, TlsFiles } from './types.js';
 import { PLACEHOLDER_API_KEY } from './types.js';
 import { unknownSettingWarnings } from './unknown-settings.js';
 
@@ -44,7 +45,15 @@ export type ConfigResult =
 export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult {
   const { values, errors } = readSettings(vars);
   const warnings = unknownSettingWarnings(vars);
-  errors.push(...credentialProblems(values));
+  const namedCredentials = readNamedCredentials(vars, errors);
+  // With named credentials and no ENVOY_API_KEYS, there are no legacy keys: the stock
+  // placeholder default is a drop-in convenience, never a key next to named ones.
+  const legacyKeysUnset = vars[API_KEYS.name] === undefined || vars[API_KEYS.name]?.trim() === '';
+  const legacyKeys = namedCredentials.length > 0 && legacyKeysUnset ? [] : values.find(API_KEYS);
+  const legacyUsers = values.find(BASIC_CREDENTIALS);
+  if (legacyKeys !== undefined && legacyUsers !== undefined)
+    errors.push(...legacyClashes(namedCredentials, legacyKeys, legacyUsers));
+  errors.push(...credentialProblems(values, legacyKeys, namedCredentials));
   const tls = pairTlsFiles(values, errors);
   const listeners = LISTENER_SETTINGS.flatMap(({ spec, listen, upstream }): ListenerConfig[] => {
     const address = values.find(listen);
@@ -56,11 +65,12 @@ export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult
   if (errors.length > 0) return { ok: false, errors, warnings };
 
   const authMethod = values.get(AUTH_METHOD);
-  const apiKeys = values.get(API_KEYS);
+  const apiKeys = legacyKeys ?? [];
   const config: GatewayConfig = {
     authMethod,
     apiKeys,
     basicCredentials: values.get(BASIC_CREDENTIALS),
+    namedCredentials,
     placeholderKeyInUse: authMethod !== 'basic-auth' && apiKeys.includes(PLACEHOLDER_API_KEY),
     listeners,
     admin: values.get(ADMIN_LISTEN),
@@ -91,22 +101,27 @@ export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult
  * only commas and spaces is not blank, so it is not the default either. Checked only when the
  * credential settings themselves parsed, so a bad entry is not also reported as "none".
  */
-function credentialProblems(values: SettingValues): string[] {
+function credentialProblems(
+  values: SettingValues,
+  legacyKeys: readonly string[] | undefined,
+  named: readonly NamedCredential[],
+): string[] {
   const method = values.find(AUTH_METHOD);
-  const keys = values.find(API_KEYS);
-  const users = values.find(BASIC_CREDENTIALS);
-  if (method === undefined || keys === undefined || users === undefined) return [];
-  if (method === 'basic-auth' && users.length === 0) {
+  const legacyUsers = values.find(BASIC_CREDENTIALS);
+  if (method === undefined || legacyKeys === undefined || legacyUsers === undefined) return [];
+  const keys = legacyKeys.length + named.filter(({ secret }) => secret.kind === 'key').length;
+  const users = legacyUsers.length + named.filter(({ secret }) => secret.kind === 'user').length;
+  if (method === 'basic-auth' && users === 0) {
     return [
-      `${BASIC_CREDENTIALS.name}: ${AUTH_METHOD.name} is basic-auth but no user is configured (expected user:password,...)`,
+      `${BASIC_CREDENTIALS.name}: ${AUTH_METHOD.name} is basic-auth but no user is configured (expected user:password,... or GATEWAY_USER_<NAME>)`,
     ];
   }
-  if (method === 'api-key' && keys.length === 0) {
+  if (method === 'api-key' && keys === 0) {
     return [
-      `${API_KEYS.name}: ${AUTH_METHOD.name} is api-key but the list holds no key (only commas and spaces): nobody could authenticate`,
+      `${API_KEYS.name}: ${AUTH_METHOD.name} is api-key but the list holds no key (only commas and spaces) and no GATEWAY_KEY_<NAME> is set: nobody could authenticate`,
     ];
   }
-  if (method === 'any' && keys.length === 0 && users.length === 0) {
+  if (method === 'any' && keys === 0 && users === 0) {
     return [
       `${API_KEYS.name}: ${AUTH_METHOD.name} is any but the list holds no key and ${BASIC_CREDENTIALS.name} no user: nobody could authenticate`,
     ];

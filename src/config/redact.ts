@@ -1,4 +1,5 @@
 import { keyIdentity } from '../auth/credential-store.js';
+import { credentialSummaries, scopeText } from './credential-summary.js';
 import type { GatewayConfig, ListenAddress } from './types.js';
 import { formatRange } from './values.js';
 
@@ -22,6 +23,14 @@ export function redactedConfig(config: GatewayConfig): Record<string, unknown> {
         password: credential.kind === 'bcrypt' ? 'bcrypt hash [redacted]' : REDACTED,
       })),
       placeholder_key_in_use: config.placeholderKeyInUse,
+      // Every accepted credential by name with what it may do; the secret is never shown.
+      credentials: credentialSummaries(config).map((summary) => ({
+        name: summary.name,
+        kind: summary.kind,
+        scopes: scopeText(summary.scopes),
+        expires: summary.expires,
+        source: summary.source,
+      })),
     },
     listeners: config.listeners.map((listener) => ({
       name: listener.name,

@@ -58,8 +58,11 @@ function isSet(vars: EnvVars, name: string): boolean {
 
 /** Credentials the auth method accepts, the public placeholder key not counted. */
 function credentialCount(config: GatewayConfig): number {
-  const keys = config.apiKeys.filter((key) => key !== PLACEHOLDER_API_KEY).length;
-  const users = config.basicCredentials.length;
+  const named = config.namedCredentials;
+  const keys =
+    config.apiKeys.filter((key) => key !== PLACEHOLDER_API_KEY).length +
+    named.filter(({ secret }) => secret.kind === 'key').length;
+  const users = config.basicCredentials.length + named.filter(({ secret }) => secret.kind === 'user').length;
   if (config.authMethod === 'api-key') return keys;
   if (config.authMethod === 'basic-auth') return users;
   return keys + users;

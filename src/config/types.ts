@@ -22,10 +22,38 @@ export type BasicCredential =
   | { readonly user: string; readonly kind: 'plain'; readonly password: string }
   | { readonly user: string; readonly kind: 'bcrypt'; readonly hash: string };
 
+/** What a credential may do (issue 12); `all` in the env file is all three. */
+export type Scope = 'ingest' | 'read' | 'admin';
+export const SCOPES: readonly Scope[] = ['ingest', 'read', 'admin'];
+
+/** The secret of a named credential, as the request path needs it. */
+export type NamedSecret =
+  /** `sha256Hex`: the SHA-256 digest of the key, whether the env file held the key or only its digest. */
+  | { readonly kind: 'key'; readonly sha256Hex: string }
+  | { readonly kind: 'user'; readonly credential: BasicCredential };
+
+/**
+ * A credential from `GATEWAY_KEY_<NAME>` or `GATEWAY_USER_<NAME>`: a name for logs, metrics and
+ * the identity header, what it may do, and until when.
+ */
+export interface NamedCredential {
+  /** `checkout-service` for GATEWAY_KEY_CHECKOUT_SERVICE. */
+  readonly name: string;
+  readonly variable: string;
+  readonly secret: NamedSecret;
+  /** In the order of SCOPES, without repeats. */
+  readonly scopes: readonly Scope[];
+  /** Milliseconds since the epoch from which it is refused, or null: it does not expire. */
+  readonly expiresAt: number | null;
+}
+
 export interface GatewayConfig {
   readonly authMethod: AuthMethod;
+  /** ENVOY_API_KEYS: legacy keys, scope `all`. */
   readonly apiKeys: readonly string[];
+  /** ENVOY_BASIC_AUTH_CREDENTIALS: legacy users, scope `all`. */
   readonly basicCredentials: readonly BasicCredential[];
+  readonly namedCredentials: readonly NamedCredential[];
   /** True while the stock placeholder key is accepted: start-up warns loudly. */
   readonly placeholderKeyInUse: boolean;
   readonly listeners: readonly ListenerConfig[];

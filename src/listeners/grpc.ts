@@ -13,11 +13,12 @@ import {
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
+import { type Admission, RequestAdmission } from '../auth/admission.js';
 import type { AuthState } from '../auth/auth-state.js';
-import type { AuthFailureReason, AuthOutcome } from '../auth/credential-store.js';
-import { readPresentedCredential } from '../auth/presented-credential.js';
+import type { AuthFailureReason } from '../auth/credential-store.js';
 import type { ListenerConfig } from '../config/types.js';
 import type { AccessLog } from '../observability/access-log.js';
+import { type CredentialMetrics, grpcCodeClass } from '../observability/credential-metrics.js';
 import type { Logger } from '../observability/logger.js';
 import type { ListenerMetrics } from '../observability/metrics.js';
 import { classifyUpstreamError, upstreamFailureText } from '../upstream/errors.js';
@@ -39,6 +40,7 @@ export interface GrpcListenerOptions {
   readonly config: ListenerConfig & { readonly upstream: URL };
   readonly auth: AuthState;
   readonly metrics: ListenerMetrics;
+  readonly credentialMetrics: CredentialMetrics;
   readonly accessLog: AccessLog;
   readonly logger: Logger;
   readonly connectTimeoutMs: number;
@@ -56,6 +58,8 @@ const MAX_HEADER_LIST_BYTES = 16 * 1024;
 export const GRPC_UPSTREAM_SESSIONS = 4;
 
 const GRPC_UNAUTHENTICATED = 16;
+const GRPC_PERMISSION_DENIED = 7;
+const GRPC_INVALID_ARGUMENT = 3;
 const CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
 const GRPC_UNAVAILABLE = 14;
 const GRPC_RESOURCE_EXHAUSTED = 8;
@@ -87,6 +91,8 @@ export class GrpcListener {
   readonly proto: 'http' | 'https';
   private readonly sessions = new Map<Http2Session, SessionState>();
   private readonly admission: ConnectionAdmission;
+  /** Failure limit, credential, scope: the same door as the HTTP/1.1 listeners'. */
+  private readonly door: RequestAdmission;
 
   constructor(readonly options: GrpcListenerOptions) {
     this.upstreamName = options.config.upstream.host;
@@ -133,6 +139,7 @@ export class GrpcListener {
     );
     this.server.on('session', (session: Http2Session) => this.onSession(session));
     this.admission = new ConnectionAdmission(options.protection.connections, options.protection.limits);
+    this.door = RequestAdmission.forListener(options);
     this.server.on('connection', (socket: Socket) => this.admission.admit(socket));
     this.server.on('sessionError', () => undefined);
     if (tls !== null) this.server.on('tlsClientError', (_error: Error, socket: Socket) => socket.destroy());
@@ -231,77 +238,92 @@ export class GrpcListener {
         state.openStreams--;
       });
     }
-    const client = session?.socket?.remoteAddress;
-    const retryAfter = this.options.protection.limiter.retryAfterSeconds(client);
-    if (retryAfter > 0) {
-      this.options.protection.limits.authFailureLimit.inc();
-      const failures = this.options.protection.limiter.failuresOf(client);
-      answerWhenRequestEnds(
-        stream,
-        {
-          grpcStatus: GRPC_RESOURCE_EXHAUSTED,
-          message: TOO_MANY_FAILURES_TEXT,
-          retryAfterSeconds: retryAfter,
-        },
-        () =>
-          this.finish(
-            stream,
-            headers,
-            String(GRPC_RESOURCE_EXHAUSTED),
-            startedAt,
-            undefined,
-            0,
-            0,
-            undefined,
-            'auth_failure_limit',
-            failures,
-          ),
-      );
-      // The connection is not worth keeping for a client over its limit (nor a cheap pipe for
-      // more guesses): GOAWAY once this answer is out, as the HTTP/1.1 ports close after 429.
-      if (session !== undefined) {
-        closeSessionOutsideCallbacks(session);
-        // Its answers go out within UNWANTED_BODY_GRACE_MS; a client that keeps the connection
-        // open past that (sending more streams) is cut.
-        destroySessionAfter(session, UNWANTED_BODY_GRACE_MS + 500);
-      }
-      return;
-    }
-    this.options.auth.current.store.check(readPresentedCredential(rawHeaders), (outcome) =>
-      this.afterAuth(stream, headers, flags, outcome, startedAt),
+    const path = headers[':path'];
+    this.door.admit(
+      session?.socket?.remoteAddress,
+      String(headers[':method'] ?? ''),
+      typeof path === 'string' ? path : null,
+      rawHeaders,
+      (admission) => this.afterAdmission(stream, headers, flags, admission, startedAt),
     );
   }
 
-  private afterAuth(
+  private refuseOverLimit(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    retryAfterSeconds: number,
+    failures: number,
+    startedAt: number,
+  ): void {
+    answerWhenRequestEnds(
+      stream,
+      { grpcStatus: GRPC_RESOURCE_EXHAUSTED, message: TOO_MANY_FAILURES_TEXT, retryAfterSeconds },
+      () =>
+        this.finish(
+          stream,
+          headers,
+          String(GRPC_RESOURCE_EXHAUSTED),
+          startedAt,
+          undefined,
+          0,
+          0,
+          undefined,
+          'auth_failure_limit',
+          failures,
+        ),
+    );
+    // The connection is not worth keeping for a client over its limit (nor a cheap pipe for
+    // more guesses): GOAWAY once this answer is out, as the HTTP/1.1 ports close after 429.
+    const session = stream.session;
+    if (session !== undefined) {
+      closeSessionOutsideCallbacks(session);
+      // Its answers go out within UNWANTED_BODY_GRACE_MS; a client that keeps the connection
+      // open past that (sending more streams) is cut.
+      destroySessionAfter(session, UNWANTED_BODY_GRACE_MS + 500);
+    }
+  }
+
+  private afterAdmission(
     stream: ServerHttp2Stream,
     headers: IncomingHttpHeaders,
     flags: number,
-    outcome: AuthOutcome,
+    admission: Admission,
     startedAt: number,
   ): void {
+    if (admission.kind === 'over-limit') {
+      this.refuseOverLimit(stream, headers, admission.retryAfterSeconds, admission.failures, startedAt);
+      return;
+    }
     if (stream.destroyed) return;
-    if (!outcome.ok) {
-      this.options.metrics.authFailure(outcome.reason);
-      const status = outcome.reason === 'overloaded' ? GRPC_UNAVAILABLE : GRPC_UNAUTHENTICATED;
-      if (status === GRPC_UNAUTHENTICATED)
-        this.options.protection.limiter.recordFailure(stream.session?.socket?.remoteAddress);
+    if (admission.kind === 'refused') {
+      const status = admission.reason === 'overloaded' ? GRPC_UNAVAILABLE : GRPC_UNAUTHENTICATED;
       const message =
         status === GRPC_UNAVAILABLE
           ? 'authentication temporarily overloaded'
           : this.options.auth.current.grpcMessage;
       answerWhenRequestEnds(stream, { grpcStatus: status, message }, () =>
-        this.finish(stream, headers, String(status), startedAt, undefined, 0, 0, outcome.reason),
+        this.finish(stream, headers, String(status), startedAt, undefined, 0, 0, admission.reason),
       );
       return;
     }
+    if (admission.kind === 'bad-target' || admission.kind === 'forbidden') {
+      // Not an authentication failure: nothing toward AUTH_FAILURE_LIMIT, nothing upstream.
+      const status = admission.kind === 'forbidden' ? GRPC_PERMISSION_DENIED : GRPC_INVALID_ARGUMENT;
+      const error = admission.kind === 'forbidden' ? `scope_denied:${admission.scope}` : 'bad request target';
+      const { identity } = admission.principal;
+      answerWhenRequestEnds(stream, { grpcStatus: status, message: admission.text }, () =>
+        this.finish(stream, headers, String(status), startedAt, identity, 0, 0, undefined, error),
+      );
+      return;
+    }
+    const { identity } = admission.principal;
     // Forwarded on the next turn of the event loop: when a client opens a stream only to reset
     // it at once (rapid reset, CVE-2023-44487), its RST_STREAM, read in the same chunk, is
     // processed first, and the upstream never sees the stream. Forwarding such streams would
     // make the gateway a rapid-reset client of the collector, whose own limit would then close
     // the upstream session that honest calls share.
     setImmediate(() => {
-      if (!stream.destroyed)
-        new GrpcExchange(this, stream, headers, flags, outcome.identity, startedAt).start();
+      if (!stream.destroyed) new GrpcExchange(this, stream, headers, flags, identity, startedAt).start();
     });
   }
 
@@ -321,6 +343,14 @@ export class GrpcListener {
     const status = stream.sentHeaders?.[':status'];
     const httpStatus = typeof status === 'number' ? status : 0;
     metrics.request(httpStatus, grpcStatus ?? '');
+    if (identity !== undefined) {
+      this.options.credentialMetrics.request(
+        identity,
+        config.name,
+        grpcCodeClass(grpcStatus, httpStatus),
+        bytesIn,
+      );
+    }
     if (bytesIn > 0) metrics.bytesIn.inc(bytesIn);
     if (bytesOut > 0) metrics.bytesOut.inc(bytesOut);
     accessLog.write({

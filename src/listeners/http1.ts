@@ -10,11 +10,12 @@ import { createServer as createHttpsServer, Server as HttpsServer } from 'node:h
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher, Pool } from 'undici';
+import { type Admission, RequestAdmission } from '../auth/admission.js';
 import type { AuthState } from '../auth/auth-state.js';
 import type { AuthFailureReason, AuthOutcome } from '../auth/credential-store.js';
-import { readPresentedCredential } from '../auth/presented-credential.js';
 import type { ListenerConfig } from '../config/types.js';
 import type { AccessLog } from '../observability/access-log.js';
+import { type CredentialMetrics, httpCodeClass } from '../observability/credential-metrics.js';
 import type { Logger } from '../observability/logger.js';
 import type { ListenerMetrics } from '../observability/metrics.js';
 import { classifyUpstreamError, upstreamFailureText } from '../upstream/errors.js';
@@ -35,6 +36,7 @@ export interface Http1ListenerOptions {
   readonly config: ListenerConfig & { readonly upstream: URL };
   readonly auth: AuthState;
   readonly metrics: ListenerMetrics;
+  readonly credentialMetrics: CredentialMetrics;
   readonly accessLog: AccessLog;
   readonly logger: Logger;
   readonly connectTimeoutMs: number;
@@ -77,6 +79,8 @@ export class Http1Listener {
   readonly proto: 'http' | 'https';
   private readonly connections = new Map<Socket, Http1Connection>();
   private readonly admission: ConnectionAdmission;
+  /** Failure limit, credential, scope: the same door as the gRPC listener's. */
+  private readonly door: RequestAdmission;
   /** Exchanges holding an upstream connection (or waiting for one): at most the pool's size. */
   private upstreamBusy = 0;
 
@@ -88,6 +92,7 @@ export class Http1Listener {
       connections: HTTP1_UPSTREAM_CONNECTIONS,
     });
     this.admission = new ConnectionAdmission(options.protection.connections, options.protection.limits);
+    this.door = RequestAdmission.forListener(options);
     const { timeouts, tls } = options.protection;
     this.proto = tls === null ? 'http' : 'https';
     const serverOptions: ServerOptions = {
@@ -217,36 +222,51 @@ export class Http1Listener {
       return;
     }
     // A client over its failure budget is refused before any credential work (bcrypt included).
-    const retryAfter = this.options.protection.limiter.retryAfterSeconds(req.socket.remoteAddress);
-    if (retryAfter > 0) {
-      this.refuseOverLimit(req, res, retryAfter, startedAt);
-      return;
-    }
-    this.options.auth.current.store.check(readPresentedCredential(req.rawHeaders), (outcome) =>
-      this.afterAuth(req, res, outcome, expectsContinue, startedAt),
+    this.door.admit(
+      req.socket.remoteAddress,
+      req.method ?? '',
+      originFormPath(req.url),
+      req.rawHeaders,
+      (admission) => this.afterAdmission(req, res, admission, expectsContinue, startedAt),
     );
   }
 
-  private afterAuth(
+  private afterAdmission(
     req: IncomingMessage,
     res: ServerResponse,
-    outcome: AuthOutcome,
+    admission: Admission,
     expectsContinue: boolean,
     startedAt: number,
   ): void {
-    if (!outcome.ok) {
-      this.reject(req, res, outcome.reason, startedAt);
-      return;
+    switch (admission.kind) {
+      case 'over-limit':
+        this.refuseOverLimit(req, res, admission.retryAfterSeconds, admission.failures, startedAt);
+        return;
+      case 'refused':
+        this.reject(req, res, admission.reason, startedAt);
+        return;
+      case 'bad-target':
+        this.answerText(req, res, 400, admission.text, startedAt, admission.principal.identity);
+        return;
+      case 'forbidden':
+        this.answerText(
+          req,
+          res,
+          403,
+          admission.text,
+          startedAt,
+          admission.principal.identity,
+          `scope_denied:${admission.scope}`,
+        );
+        return;
+      case 'admitted':
+        break;
     }
-    const path = originFormPath(req.url);
-    if (path === null) {
-      this.answerText(req, res, 400, 'bad request target', startedAt, outcome.identity);
-      return;
-    }
+    const identity = admission.principal.identity;
     if (!framingIsPlain(req)) {
       // Node's parser rejects most ambiguous framing itself; what it lets through to here
       // (a Transfer-Encoding that is not just "chunked") is refused before reaching the upstream.
-      this.answerText(req, res, 400, 'bad request framing', startedAt, outcome.identity);
+      this.answerText(req, res, 400, 'bad request framing', startedAt, identity);
       return;
     }
     if (this.upstreamBusy >= HTTP1_UPSTREAM_CONNECTIONS) {
@@ -259,7 +279,7 @@ export class Http1Listener {
         503,
         `upstream ${this.upstreamName} is busy; retry later`,
         startedAt,
-        outcome.identity,
+        identity,
         'upstream pool exhausted',
         undefined,
         { 'retry-after': '1' },
@@ -269,7 +289,7 @@ export class Http1Listener {
     if (!this.server.listening) this.closeAfter(req, res);
     if (expectsContinue) res.writeContinue();
     this.upstreamBusy++;
-    new ProxyExchange(this, req, res, outcome.identity, path, startedAt).start();
+    new ProxyExchange(this, req, res, identity, admission.target, startedAt).start();
   }
 
   /** An exchange gave its upstream connection back. */
@@ -285,9 +305,6 @@ export class Http1Listener {
   ): void {
     const { http401 } = this.options.auth.current;
     const status = reason === 'overloaded' ? 503 : 401;
-    this.options.metrics.authFailure(reason);
-    // An overloaded verifier is the gateway's condition, not the client's failure.
-    if (status === 401) this.options.protection.limiter.recordFailure(req.socket?.remoteAddress);
     // Do not read an unauthenticated body: answer and close the connection instead.
     if (hasRequestBody(req) && !req.complete) this.closeAfter(req, res);
     if (status === 401) {
@@ -308,15 +325,28 @@ export class Http1Listener {
   private refuseConnect(req: IncomingMessage, socket: Socket): void {
     const startedAt = performance.now();
     socket.on('error', () => undefined);
-    const { limiter, limits } = this.options.protection;
-    const retryAfter = limiter.retryAfterSeconds(socket.remoteAddress);
-    if (retryAfter > 0) {
-      limits.authFailureLimit.inc();
+    const over = this.door.overLimit(socket.remoteAddress);
+    if (over?.kind === 'over-limit') {
       socket.end(
-        rawResponse(429, 'Too Many Requests', { 'retry-after': String(retryAfter) }, TOO_MANY_FAILURES_TEXT),
+        rawResponse(
+          429,
+          'Too Many Requests',
+          { 'retry-after': String(over.retryAfterSeconds) },
+          TOO_MANY_FAILURES_TEXT,
+        ),
       );
-      const failures = limiter.failuresOf(socket.remoteAddress);
-      this.finish(req, 429, startedAt, undefined, 0, 0, undefined, 'auth_failure_limit', undefined, failures);
+      this.finish(
+        req,
+        429,
+        startedAt,
+        undefined,
+        0,
+        0,
+        undefined,
+        'auth_failure_limit',
+        undefined,
+        over.failures,
+      );
       return;
     }
     const answer = (outcome: AuthOutcome): void => {
@@ -332,13 +362,11 @@ export class Http1Listener {
         this.finish(req, 405, startedAt, outcome.identity, 0, 0);
         return;
       }
-      this.options.metrics.authFailure(outcome.reason);
-      if (outcome.reason !== 'overloaded') limiter.recordFailure(socket.remoteAddress);
       const { http401 } = this.options.auth.current;
       socket.end(rawResponse(401, 'Unauthorized', http401.headers, http401.body));
       this.finish(req, 401, startedAt, undefined, 0, 0, outcome.reason);
     };
-    this.options.auth.current.store.check(readPresentedCredential(req.rawHeaders), answer);
+    this.door.authenticate(socket.remoteAddress, req.rawHeaders, answer);
   }
 
   /** This response ends the connection (an unread body, a drain): nothing after it is served. */
@@ -352,14 +380,13 @@ export class Http1Listener {
     req: IncomingMessage,
     res: ServerResponse,
     retryAfterSeconds: number,
+    failures: number,
     startedAt: number,
   ): void {
-    this.options.protection.limits.authFailureLimit.inc();
     // Not kept alive: a client over its limit has no use for the connection.
     this.closeAfter(req, res);
     res.writeHead(429, textHeaders(TOO_MANY_FAILURES_TEXT, { 'retry-after': String(retryAfterSeconds) }));
     res.end(TOO_MANY_FAILURES_TEXT);
-    const failures = this.options.protection.limiter.failuresOf(req.socket?.remoteAddress);
     this.finish(req, 429, startedAt, undefined, 0, 0, undefined, 'auth_failure_limit', undefined, failures);
   }
 
@@ -404,6 +431,9 @@ export class Http1Listener {
   ): void {
     const { metrics, accessLog, config } = this.options;
     metrics.request(status);
+    if (identity !== undefined) {
+      this.options.credentialMetrics.request(identity, config.name, httpCodeClass(status), bytesIn);
+    }
     if (bytesIn > 0) metrics.bytesIn.inc(bytesIn);
     if (bytesOut > 0) metrics.bytesOut.inc(bytesOut);
     accessLog.write({

@@ -40,7 +40,7 @@ async function auth(s: CredentialStore, rawHeaders: string[]): Promise<AuthOutco
   return await s.authenticate(readPresentedCredential(rawHeaders));
 }
 
-const accepted = (identity: string): AuthOutcome => ({ ok: true, identity });
+const accepted = (identity: string): AuthOutcome => ({ ok: true, identity, scopes: 7, expiresAt: null });
 const rejected = (reason: string) => ({ ok: false, reason });
 
 describe('keyIdentity', () => {

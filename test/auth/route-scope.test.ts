@@ -10,8 +10,8 @@ import {
   type RouteDecision,
   type RouteRule,
   routeTableMarkdown,
-  type Scope,
   SCOPES,
+  type Scope,
   VICTORIAMETRICS_ROUTES,
   withRouteTable,
 } from '../../src/auth/route-scope.js';
@@ -37,7 +37,11 @@ function both(target: string, scope: Scope, forwarded = target, method = 'GET'):
 
 function refused(target: string, reason: string): void {
   for (const listener of HTTP_LISTENERS) {
-    assert.deepEqual(classifyRequest(listener, 'GET', target), { ok: false, reason }, `${listener} ${target}`);
+    assert.deepEqual(
+      classifyRequest(listener, 'GET', target),
+      { ok: false, reason },
+      `${listener} ${target}`,
+    );
   }
 }
 
@@ -152,7 +156,17 @@ describe('classifyRequest: Prometheus (9090)', () => {
   });
 
   test('the web UI and its assets: read', () => {
-    for (const page of ['/', '/graph', '/query', '/alerts', '/rules', '/targets', '/status', '/flags', '/config']) {
+    for (const page of [
+      '/',
+      '/graph',
+      '/query',
+      '/alerts',
+      '/rules',
+      '/targets',
+      '/status',
+      '/flags',
+      '/config',
+    ]) {
       f('prometheus', page, 'read');
     }
     f('prometheus', '/tsdb-status', 'read');
@@ -360,7 +374,10 @@ describe('the route tables', () => {
             const covers = ['', ...(other.alsoUnder ?? [])].some((u) => path.startsWith(u + other.path));
             // vmselect serves its exact /tags/ paths before a tag's values (isGraphiteTagsPath).
             const known = listener === 'victoriametrics' && other.path === '/tags/';
-            assert.ok(!covers || other.scope === rule.scope || known, `${listener}: ${path} under ${other.path}`);
+            assert.ok(
+              !covers || other.scope === rule.scope || known,
+              `${listener}: ${path} under ${other.path}`,
+            );
           }
         }
       }
@@ -401,9 +418,45 @@ function listed(rules: readonly RouteRule[], path: string): boolean {
 }
 
 const PIECES = [
-  '/', '//', '.', '..', '%2e', '%2E', '%2F', '%2f', '%5C', '\\', ';', '%3B', '%3F', '?', '#', '%25', '%',
-  '%zz', '%00', 'api', 'v1', 'admin', '%61dmin', 'tsdb', 'delete_series', 'query', 'label', 'values',
-  'prometheus', 'graphite', 'vmui', 'tags', 'delSeries', 'snapshot', 'debug', 'pprof', '-', 'write', 'x',
+  '/',
+  '//',
+  '.',
+  '..',
+  '%2e',
+  '%2E',
+  '%2F',
+  '%2f',
+  '%5C',
+  '\\',
+  ';',
+  '%3B',
+  '%3F',
+  '?',
+  '#',
+  '%25',
+  '%',
+  '%zz',
+  '%00',
+  'api',
+  'v1',
+  'admin',
+  '%61dmin',
+  'tsdb',
+  'delete_series',
+  'query',
+  'label',
+  'values',
+  'prometheus',
+  'graphite',
+  'vmui',
+  'tags',
+  'delSeries',
+  'snapshot',
+  'debug',
+  'pprof',
+  '-',
+  'write',
+  'x',
 ];
 const junkTarget = fc
   .array(fc.oneof(fc.constantFrom(...PIECES), fc.string({ maxLength: 3 })), { maxLength: 14 })
@@ -422,28 +475,50 @@ describe('classifyRequest: properties', () => {
 
   test('a junk path is admin or refused unless its clean path is in a table; forwarding is stable', () => {
     fc.assert(
-      fc.property(fc.constantFrom(...HTTP_LISTENERS), junkTarget, fc.constantFrom('GET', 'POST'), (l, t, m) => {
-        const decision = classifyRequest(l, m, t);
-        if (!decision.ok) return;
-        const path = upstreamPath(decision.target);
-        assert.ok(!/\/\/|\/\.\.?(\/|$)|\\/.test(path), `${t} forwarded as ${decision.target}`);
-        assert.ok(/^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-F]{2})*$/.test(decision.target.split('?')[0] ?? ''));
-        if (decision.scope !== 'admin') assert.ok(listed(TABLES[l], path), `${t} classified ${decision.scope}`);
-        // What the upstream gets classifies the same and is forwarded unchanged.
-        assert.deepEqual(classifyRequest(l, m, decision.target), decision, t);
-      }),
+      fc.property(
+        fc.constantFrom(...HTTP_LISTENERS),
+        junkTarget,
+        fc.constantFrom('GET', 'POST'),
+        (l, t, m) => {
+          const decision = classifyRequest(l, m, t);
+          if (!decision.ok) return;
+          const path = upstreamPath(decision.target);
+          assert.ok(!/\/\/|\/\.\.?(\/|$)|\\/.test(path), `${t} forwarded as ${decision.target}`);
+          assert.ok(
+            /^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-F]{2})*$/.test(decision.target.split('?')[0] ?? ''),
+          );
+          if (decision.scope !== 'admin')
+            assert.ok(listed(TABLES[l], path), `${t} classified ${decision.scope}`);
+          // What the upstream gets classifies the same and is forwarded unchanged.
+          assert.deepEqual(classifyRequest(l, m, decision.target), decision, t);
+        },
+      ),
       { numRuns: 5000 },
     );
   });
 
   test('no junk and no spelling of ../ in front of an admin path makes it less than admin', () => {
-    const climb = fc.constantFrom('/..', '/%2e%2e', '/%2E.', '%2F..', '%2f%2e%2e', '\\..', '%5C..', '/.%2e/.');
+    const climb = fc.constantFrom(
+      '/..',
+      '/%2e%2e',
+      '/%2E.',
+      '%2F..',
+      '%2f%2e%2e',
+      '\\..',
+      '%5C..',
+      '/.%2e/.',
+    );
     const noQuery = junkTarget.filter((t) => !t.includes('?'));
     fc.assert(
-      fc.property(fc.constantFrom(...HTTP_LISTENERS), noQuery, fc.array(climb, { minLength: 50 }), (l, t, up) => {
-        const decision = classifyRequest(l, 'POST', `${t}${up.join('')}${DELETE_SERIES}`);
-        if (decision.ok) assert.deepEqual(decision, { ok: true, scope: 'admin', target: DELETE_SERIES }, t);
-      }),
+      fc.property(
+        fc.constantFrom(...HTTP_LISTENERS),
+        noQuery,
+        fc.array(climb, { minLength: 50 }),
+        (l, t, up) => {
+          const decision = classifyRequest(l, 'POST', `${t}${up.join('')}${DELETE_SERIES}`);
+          if (decision.ok) assert.deepEqual(decision, { ok: true, scope: 'admin', target: DELETE_SERIES }, t);
+        },
+      ),
       { numRuns: 3000 },
     );
   });

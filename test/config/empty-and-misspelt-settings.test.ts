@@ -36,7 +36,7 @@ describe('zero credentials for the active method is an error (issue 11 item 3)',
   test('api-key: a list of only commas and spaces names ENVOY_API_KEYS', () => {
     for (const keys of [' , ,', ',', ' ,\t, ']) {
       assert.deepEqual(errorsOf({ ENVOY_API_KEYS: keys }), [
-        'ENVOY_API_KEYS: ENVOY_AUTH_METHOD is api-key but the list holds no key (only commas and spaces): nobody could authenticate',
+        'ENVOY_API_KEYS: ENVOY_AUTH_METHOD is api-key but the list holds no key (only commas and spaces) and no GATEWAY_KEY_<NAME> is set: nobody could authenticate',
       ]);
     }
     // Users do not help: api-key does not accept them.

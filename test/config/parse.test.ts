@@ -238,7 +238,7 @@ describe('parseGatewayConfig errors', () => {
 
   test('basic-auth with no users is an error', () => {
     assert.deepEqual(errorsOf({ ENVOY_AUTH_METHOD: 'basic-auth' }), [
-      'ENVOY_BASIC_AUTH_CREDENTIALS: ENVOY_AUTH_METHOD is basic-auth but no user is configured (expected user:password,...)',
+      'ENVOY_BASIC_AUTH_CREDENTIALS: ENVOY_AUTH_METHOD is basic-auth but no user is configured (expected user:password,... or GATEWAY_USER_<NAME>)',
     ]);
     assert.equal(
       errorsOf({ ENVOY_AUTH_METHOD: 'basic-auth', ENVOY_BASIC_AUTH_CREDENTIALS: ' , ' }).length,

@@ -38,6 +38,24 @@ describe('redactedConfig', () => {
         { user: 'ops', password: 'bcrypt hash [redacted]' },
       ],
       placeholder_key_in_use: false,
+      credentials: [
+        {
+          name: keyIdentity('alpha-key-123'),
+          kind: 'key',
+          scopes: 'all',
+          expires: null,
+          source: 'ENVOY_API_KEYS',
+        },
+        {
+          name: keyIdentity('beta-key-456'),
+          kind: 'key',
+          scopes: 'all',
+          expires: null,
+          source: 'ENVOY_API_KEYS',
+        },
+        { name: 'admin', kind: 'user', scopes: 'all', expires: null, source: 'ENVOY_BASIC_AUTH_CREDENTIALS' },
+        { name: 'ops', kind: 'user', scopes: 'all', expires: null, source: 'ENVOY_BASIC_AUTH_CREDENTIALS' },
+      ],
     });
     const json = JSON.stringify(view);
     for (const secret of ['alpha-key-123', 'beta-key-456', 'plainpass', 'with:colons', hash, hash.slice(7)]) {

@@ -84,8 +84,9 @@ describe('the settings table (issue 11 item 3)', () => {
       fields.set(setting.field, (fields.get(setting.field) ?? new Set()).add(setting.applies));
     }
     for (const [field, applies] of fields) assert.equal(applies.size, 1, `${field}: ${[...applies]}`);
-    // Derived from two settings (ENVOY_AUTH_METHOD and ENVOY_API_KEYS), both live.
-    const derived = ['placeholderKeyInUse'];
+    // Derived from two settings (ENVOY_AUTH_METHOD and ENVOY_API_KEYS), both live; and the
+    // GATEWAY_KEY_<NAME> / GATEWAY_USER_<NAME> variables, live too (named-credentials.ts).
+    const derived = ['placeholderKeyInUse', 'namedCredentials'];
     for (const field of Object.keys(parsed({}))) {
       assert.ok(fields.has(field) || derived.includes(field), `${field} is set by no setting of the table`);
     }

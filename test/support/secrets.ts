@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +16,7 @@ export const SECRETS_USED_FILE = fileURLToPath(
   new URL('../../test/artifacts/secrets-used.jsonl', import.meta.url),
 );
 
-export type SecretKind = 'api-key' | 'password' | 'bcrypt-hash' | 'basic-credential';
+export type SecretKind = 'api-key' | 'key-digest' | 'password' | 'bcrypt-hash' | 'basic-credential';
 
 export interface UsedSecret {
   readonly kind: SecretKind;
@@ -38,24 +39,43 @@ export function registerSecret(secret: UsedSecret): void {
 /** A bcrypt hash as the config parser recognises it (any cost, `$2a$`/`$2b$`/`$2y$`). */
 const BCRYPT_PREFIX = /^\$2[aby]\$/;
 
-/** Records the values of `ENVOY_API_KEYS` and `ENVOY_BASIC_AUTH_CREDENTIALS` in `vars`. */
+/**
+ * Records the values of `ENVOY_API_KEYS`, `ENVOY_BASIC_AUTH_CREDENTIALS`, and every
+ * `GATEWAY_KEY_<NAME>` (the key and its SHA-256 digest, or the `sha256:` digest it holds) and
+ * `GATEWAY_USER_<NAME>` (password or bcrypt hash) in `vars`.
+ */
 export function registerCredentialVariables(vars: Readonly<Record<string, string | undefined>>): void {
   for (const key of (vars.ENVOY_API_KEYS ?? '').split(',')) {
     registerSecret({ kind: 'api-key', value: key.trim() });
   }
-  for (const entry of (vars.ENVOY_BASIC_AUTH_CREDENTIALS ?? '').split(',')) {
-    const trimmed = entry.trim();
-    const colon = trimmed.indexOf(':');
-    if (colon === -1) {
-      // A deliberately broken entry: the whole text is what must not leak.
-      registerSecret({ kind: 'password', value: trimmed });
-      continue;
+  for (const [name, value] of Object.entries(vars)) {
+    const secret = (value ?? '').split(';')[0]?.trim() ?? '';
+    if (name.startsWith('GATEWAY_KEY_')) {
+      if (secret.startsWith('sha256:')) {
+        registerSecret({ kind: 'key-digest', value: secret.slice('sha256:'.length) });
+      } else {
+        registerSecret({ kind: 'api-key', value: secret });
+        registerSecret({ kind: 'key-digest', value: createHash('sha256').update(secret).digest('hex') });
+      }
+    } else if (name.startsWith('GATEWAY_USER_')) {
+      registerUserEntry(secret);
     }
-    const user = trimmed.slice(0, colon);
-    const secret = trimmed.slice(colon + 1);
-    if (BCRYPT_PREFIX.test(secret)) registerSecret({ kind: 'bcrypt-hash', value: secret, user });
-    else registerSecret({ kind: 'password', value: secret, user });
   }
+  for (const entry of (vars.ENVOY_BASIC_AUTH_CREDENTIALS ?? '').split(',')) registerUserEntry(entry);
+}
+
+function registerUserEntry(entry: string): void {
+  const trimmed = entry.trim();
+  const colon = trimmed.indexOf(':');
+  if (colon === -1) {
+    // A deliberately broken entry: the whole text is what must not leak.
+    registerSecret({ kind: 'password', value: trimmed });
+    return;
+  }
+  const user = trimmed.slice(0, colon);
+  const secret = trimmed.slice(colon + 1);
+  if (BCRYPT_PREFIX.test(secret)) registerSecret({ kind: 'bcrypt-hash', value: secret, user });
+  else registerSecret({ kind: 'password', value: secret, user });
 }
 
 /** Records the credential variables set in the text of an env file. */

@@ -1,0 +1,152 @@
+import type { ListenerName, Scope } from '../config/types.js';
+import type { CredentialMetrics } from '../observability/credential-metrics.js';
+import type { ListenerLimitMetrics } from '../observability/limit-metrics.js';
+import type { ListenerMetrics } from '../observability/metrics.js';
+import type { AuthState } from './auth-state.js';
+import { type AuthFailureReason, type AuthOutcome, type Principal, SCOPE_BITS } from './credential-store.js';
+import type { AuthFailureLimiter } from './failure-limiter.js';
+import { readPresentedCredential } from './presented-credential.js';
+import { classifyRequest } from './route-scope.js';
+
+/**
+ * What becomes of a request at the door, the same on every listener:
+ * - `over-limit`: its client is over AUTH_FAILURE_LIMIT (429 / RESOURCE_EXHAUSTED), judged
+ *   before any credential work;
+ * - `refused`: no valid credential (401 / UNAUTHENTICATED; 503 / UNAVAILABLE when `overloaded`);
+ * - `bad-target`: authenticated, but the target has no single meaning (400);
+ * - `forbidden`: authenticated, but the credential lacks the scope the target needs (403 /
+ *   PERMISSION_DENIED); not an authentication failure, so not counted toward the limit;
+ * - `admitted`: forward `target` (the path as classified) for `principal`.
+ */
+export type Admission =
+  | { readonly kind: 'over-limit'; readonly retryAfterSeconds: number; readonly failures: number }
+  | { readonly kind: 'refused'; readonly reason: AuthFailureReason }
+  | { readonly kind: 'bad-target'; readonly principal: Principal; readonly text: string }
+  | {
+      readonly kind: 'forbidden';
+      readonly principal: Principal;
+      readonly scope: Scope;
+      readonly text: string;
+    }
+  | { readonly kind: 'admitted'; readonly principal: Principal; readonly target: string };
+
+/** The one-line 403 body and gRPC message: which scope is missing, never whose credential. */
+export function lacksScopeText(scope: Scope): string {
+  return `credential lacks scope "${scope}"`;
+}
+
+const LACKS: Readonly<Record<Scope, string>> = {
+  ingest: lacksScopeText('ingest'),
+  read: lacksScopeText('read'),
+  admin: lacksScopeText('admin'),
+};
+
+export interface RequestAdmissionOptions {
+  readonly listener: ListenerName;
+  readonly auth: AuthState;
+  readonly limiter: AuthFailureLimiter;
+  readonly metrics: ListenerMetrics;
+  readonly limits: ListenerLimitMetrics;
+  readonly credentials: CredentialMetrics;
+}
+
+/**
+ * The admission of a request, written once for both protocols (issue 12): failure limit, then
+ * credential check, then route classification and scope check. A reload that lands while a
+ * bcrypt check is under way is honoured: the request is judged again against the credentials in
+ * force when the check settles, so it is never served with a scope its credential no longer had.
+ */
+export class RequestAdmission {
+  constructor(private readonly options: RequestAdmissionOptions) {}
+
+  /** The door of a data listener, from the options it is built with. */
+  static forListener(options: {
+    readonly config: { readonly name: ListenerName };
+    readonly auth: AuthState;
+    readonly metrics: ListenerMetrics;
+    readonly credentialMetrics: CredentialMetrics;
+    readonly protection: { readonly limiter: AuthFailureLimiter; readonly limits: ListenerLimitMetrics };
+  }): RequestAdmission {
+    return new RequestAdmission({
+      listener: options.config.name,
+      auth: options.auth,
+      limiter: options.protection.limiter,
+      metrics: options.metrics,
+      limits: options.protection.limits,
+      credentials: options.credentialMetrics,
+    });
+  }
+
+  /** The failure limit alone: null, or how the client over it is answered. */
+  overLimit(client: string | undefined): Admission | null {
+    const { limiter, limits } = this.options;
+    const retryAfterSeconds = limiter.retryAfterSeconds(client);
+    if (retryAfterSeconds <= 0) return null;
+    limits.authFailureLimit.inc();
+    return { kind: 'over-limit', retryAfterSeconds, failures: limiter.failuresOf(client) };
+  }
+
+  /**
+   * The credential check alone (CONNECT, which is never forwarded, needs no scope): failures are
+   * counted toward the limit (an overloaded verifier is the gateway's condition, not the
+   * client's) and by reason.
+   */
+  authenticate(
+    client: string | undefined,
+    rawHeaders: readonly string[],
+    then: (outcome: AuthOutcome) => void,
+  ): void {
+    const presented = readPresentedCredential(rawHeaders);
+    const attempt = (): void => {
+      const { store } = this.options.auth.current;
+      store.check(presented, (outcome) => {
+        if (outcome.ok && this.options.auth.current.store !== store) {
+          attempt();
+          return;
+        }
+        if (!outcome.ok) {
+          this.options.metrics.authFailure(outcome.reason);
+          if (outcome.reason !== 'overloaded') this.options.limiter.recordFailure(client);
+        } else {
+          this.options.credentials.used(outcome.identity, Date.now());
+        }
+        then(outcome);
+      });
+    };
+    attempt();
+  }
+
+  /**
+   * All of it. `target` is the origin-form target as received, or null when the request has
+   * none the gateway can forward.
+   */
+  admit(
+    client: string | undefined,
+    method: string,
+    target: string | null,
+    rawHeaders: readonly string[],
+    then: (admission: Admission) => void,
+  ): void {
+    const over = this.overLimit(client);
+    if (over !== null) {
+      then(over);
+      return;
+    }
+    this.authenticate(client, rawHeaders, (outcome) => {
+      then(
+        outcome.ok ? this.authorize(outcome, method, target) : { kind: 'refused', reason: outcome.reason },
+      );
+    });
+  }
+
+  private authorize(principal: Principal, method: string, target: string | null): Admission {
+    if (target === null) return { kind: 'bad-target', principal, text: 'bad request target' };
+    const route = classifyRequest(this.options.listener, method, target);
+    if (!route.ok) return { kind: 'bad-target', principal, text: route.reason };
+    if ((principal.scopes & SCOPE_BITS[route.scope]) === 0) {
+      this.options.credentials.denied(principal.identity, route.scope);
+      return { kind: 'forbidden', principal, scope: route.scope, text: LACKS[route.scope] };
+    }
+    return { kind: 'admitted', principal, target: route.target };
+  }
+}

@@ -1,0 +1,80 @@
+import { keyIdentity } from '../auth/credential-store.js';
+import { type GatewayConfig, PLACEHOLDER_API_KEY, SCOPES, type Scope } from './types.js';
+
+/** One credential as check, /config_dump and /credentials show it: never its secret or digest. */
+export interface CredentialSummary {
+  /** The name logs, metrics and the identity header use. */
+  readonly name: string;
+  readonly kind: 'key' | 'user';
+  readonly scopes: readonly Scope[];
+  /** RFC 3339 (UTC), or null: it does not expire. */
+  readonly expires: string | null;
+  /** The variable it comes from. */
+  readonly source: string;
+  /** ENVOY_API_KEYS / ENVOY_BASIC_AUTH_CREDENTIALS: scope all, no name of its own. */
+  readonly legacy: boolean;
+  /** The public stock key. */
+  readonly placeholder?: boolean;
+}
+
+/** The credentials the configured auth method accepts, legacy first, then named ones by name. */
+export function credentialSummaries(config: GatewayConfig): CredentialSummary[] {
+  const keys = config.authMethod !== 'basic-auth';
+  const users = config.authMethod !== 'api-key';
+  const out: CredentialSummary[] = [];
+  if (keys) {
+    for (const key of config.apiKeys) {
+      out.push({
+        name: keyIdentity(key),
+        kind: 'key',
+        scopes: SCOPES,
+        expires: null,
+        source: 'ENVOY_API_KEYS',
+        legacy: true,
+        ...(key === PLACEHOLDER_API_KEY ? { placeholder: true } : {}),
+      });
+    }
+  }
+  if (users) {
+    for (const { user } of config.basicCredentials) {
+      out.push({
+        name: user,
+        kind: 'user',
+        scopes: SCOPES,
+        expires: null,
+        source: 'ENVOY_BASIC_AUTH_CREDENTIALS',
+        legacy: true,
+      });
+    }
+  }
+  for (const credential of config.namedCredentials) {
+    const kind = credential.secret.kind;
+    if ((kind === 'key' && !keys) || (kind === 'user' && !users)) continue;
+    out.push({
+      name: credential.name,
+      kind,
+      scopes: credential.scopes,
+      expires: credential.expiresAt === null ? null : new Date(credential.expiresAt).toISOString(),
+      source: credential.variable,
+      legacy: false,
+    });
+  }
+  return out;
+}
+
+/** Named credentials the auth method does not accept: check warns about them. */
+export function ignoredCredentials(config: GatewayConfig): string[] {
+  return config.namedCredentials
+    .filter(({ secret }) =>
+      secret.kind === 'key' ? config.authMethod === 'basic-auth' : config.authMethod === 'api-key',
+    )
+    .map(
+      ({ variable, secret }) =>
+        `${variable}: ENVOY_AUTH_METHOD=${config.authMethod} takes no ${secret.kind === 'key' ? 'keys' : 'users'}, so this credential is not accepted`,
+    );
+}
+
+/** `ingest+read`, or `all`. */
+export function scopeText(scopes: readonly Scope[]): string {
+  return scopes.length === SCOPES.length ? 'all' : scopes.join('+');
+}
