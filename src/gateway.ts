@@ -17,6 +17,7 @@ import { loadTlsMaterial, type TlsMaterial, TlsReloader } from './listeners/tls-
 import { AccessLog } from './observability/access-log.js';
 import { registerControlMetrics } from './observability/control-metrics.js';
 import { CredentialMetrics } from './observability/credential-metrics.js';
+import { credentialMetricsJson, credentialReport } from './observability/credential-report.js';
 import { LimitMetrics } from './observability/limit-metrics.js';
 import type { Logger } from './observability/logger.js';
 import { GatewayMetrics } from './observability/metrics.js';
@@ -226,6 +227,8 @@ export class Gateway {
         metrics: () => this.metrics.registry.metrics(),
         ready: () => this.ready,
         configDump: () => redactedConfig(this.config),
+        credentials: async () =>
+          credentialReport(this.config, await credentialMetricsJson(this.metrics.registry)),
         reload: async () => this.reloadHandler?.() ?? { ok: false, errors: ['reloading is not enabled'] },
         setHealthcheckFailed: (failed) => {
           this.healthcheckFailed = failed;

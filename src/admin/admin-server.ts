@@ -10,6 +10,8 @@ export interface AdminHooks {
   /** True when every enabled listener is bound and the instance takes traffic. */
   ready(): boolean;
   configDump(): Record<string, unknown>;
+  /** Every configured credential, its scopes and expiry, last use and requests (summed over workers). */
+  credentials(): Promise<Record<string, unknown>>;
   /** Settles once the env file held still and was judged (a few hundred ms). */
   reload(): Promise<ReloadResult>;
   setHealthcheckFailed(failed: boolean): void;
@@ -56,6 +58,10 @@ export function createAdminServer(hooks: AdminHooks, address: ListenAddress): Fa
 
   app.get('/config_dump', async (_request, reply) => reply.type('application/json').send(hooks.configDump()));
 
+  app.get('/credentials', async (_request, reply) =>
+    reply.type('application/json').send(await hooks.credentials()),
+  );
+
   app.post('/reload', async (_request, reply) => {
     const result = await hooks.reload();
     return reply.code(result.ok ? 200 : 400).send(result);
@@ -83,6 +89,7 @@ const ENDPOINTS: ReadonlyArray<readonly [method: string, path: string, what: str
   ['GET', '/ready', '200 LIVE when every listener is bound and taking traffic, else 503'],
   ['GET', '/metrics', 'Prometheus metrics (also /stats/prometheus)'],
   ['GET', '/config_dump', 'the configuration in force as JSON, secrets redacted'],
+  ['GET', '/credentials', 'every credential by name: scopes, expiry, last use, requests per listener'],
   ['POST', '/reload', 're-read the env file now'],
   ['POST', '/healthcheck/fail', 'answer 503 on /ready (take the instance out of a load balancer)'],
   ['POST', '/healthcheck/ok', 'undo /healthcheck/fail'],

@@ -125,7 +125,8 @@ export const PROMETHEUS_ROUTES: readonly RouteRule[] = Object.freeze([
   prefix('/debug/', 'admin', `${WEB}: pprof`),
   // Web UI: the React router's pages, its assets, console templates and --web.user-assets.
   exact('/', 'read', WEB),
-  exact('/graph', 'read', WEB),
+  // Debian's 2.42 redirects /graph to /graph/ and that to the classic UI.
+  exact('/graph', 'read', WEB, { trailingSlash: true }),
   exact('/query', 'read', WEB3),
   exact('/alerts', 'read', WEB),
   exact('/rules', 'read', WEB),
@@ -143,7 +144,9 @@ export const PROMETHEUS_ROUTES: readonly RouteRule[] = Object.freeze([
   exact('/manifest.json', 'read', WEB),
   prefix('/static/', 'read', WEB),
   prefix('/assets/', 'read', WEB3),
-  prefix('/classic/static/', 'read', WEB2),
+  // The classic UI (2.x; Debian's 2.42 serves it): pages and assets, nothing that changes state.
+  exact('/classic', 'read', WEB2),
+  prefix('/classic/', 'read', WEB2),
   prefix('/consoles/', 'read', WEB),
   prefix('/user/', 'read', WEB),
 ]);

@@ -9,9 +9,10 @@ import { mergeReloadable, settingsNeedingRestart } from '../config/restart-neede
 import type { GatewayConfig } from '../config/types.js';
 import { logConfigWarnings, unknownSettingWarnings } from '../config/unknown-settings.js';
 import { registerControlMetrics } from '../observability/control-metrics.js';
+import { aggregateCredentialMetrics, credentialReport } from '../observability/credential-report.js';
 import type { Logger } from '../observability/logger.js';
 import { counterFrom } from '../observability/metrics.js';
-import { isWorkerMessage, type PrimaryMessage } from './messages.js';
+import { isCredentialMetricsMessage, isWorkerMessage, type PrimaryMessage } from './messages.js';
 
 export interface PrimaryOptions {
   readonly config: GatewayConfig;
@@ -41,6 +42,7 @@ export class ClusterPrimary {
   private vars: EnvVars;
   private readonly registry = new Registry();
   private readonly aggregator = new AggregatorRegistry();
+  private credentialRequests = 0;
   private admin: FastifyInstance | null = null;
   private readonly reloader: ConfigReloader;
 
@@ -118,6 +120,11 @@ export class ClusterPrimary {
         metrics: async () => `${await this.registry.metrics()}\n${await this.aggregator.clusterMetrics()}`,
         ready: () => this.isReady,
         configDump: () => redactedConfig(this.config),
+        credentials: async () =>
+          credentialReport(
+            this.config,
+            await aggregateCredentialMetrics(await this.workersCredentialMetrics()),
+          ),
         reload: () => this.reloader.reload('admin'),
         setHealthcheckFailed: (failed) => {
           this.healthcheckFailed = failed;
@@ -202,6 +209,34 @@ export class ClusterPrimary {
     setTimeout(() => {
       if (!this.draining) cluster.fork();
     }, delay).unref();
+  }
+
+  /**
+   * Every live worker's per-credential metrics, asked over IPC; a worker that does not answer
+   * within 2 s (it is dying) is left out rather than holding the admin request.
+   */
+  private workersCredentialMetrics(): Promise<unknown[][]> {
+    const requestId = ++this.credentialRequests;
+    const workers = Object.values(cluster.workers ?? {}).filter(
+      (worker): worker is Worker => worker !== undefined && worker.isConnected(),
+    );
+    return new Promise((resolve) => {
+      const answers: unknown[][] = [];
+      const finish = (): void => {
+        clearTimeout(timer);
+        cluster.off('message', collect);
+        resolve(answers);
+      };
+      const collect = (_worker: Worker, message: unknown): void => {
+        if (!isCredentialMetricsMessage(message) || message.requestId !== requestId) return;
+        answers.push(message.metrics);
+        if (answers.length === workers.length) finish();
+      };
+      const timer = setTimeout(finish, 2000);
+      cluster.on('message', collect);
+      if (workers.length === 0) finish();
+      for (const worker of workers) this.send(worker, { type: 'edge-gateway:credential-metrics', requestId });
+    });
   }
 
   private send(worker: Worker, message: PrimaryMessage): void {

@@ -3,6 +3,7 @@ import type { EnvVars } from '../config/env-source.js';
 import { parseGatewayConfig } from '../config/parse.js';
 import type { GatewayConfig } from '../config/types.js';
 import { Gateway } from '../gateway.js';
+import { credentialMetricsJson } from '../observability/credential-report.js';
 import type { Logger } from '../observability/logger.js';
 import { isPrimaryMessage, type WorkerMessage } from './messages.js';
 
@@ -38,6 +39,14 @@ export async function runWorker(config: GatewayConfig, logger: Logger): Promise<
     if (!isPrimaryMessage(message)) return;
     if (message.type === 'edge-gateway:drain') {
       drain();
+      return;
+    }
+    if (message.type === 'edge-gateway:credential-metrics') {
+      const { requestId } = message;
+      credentialMetricsJson(gateway.metrics.registry).then(
+        (metrics) => process.send?.({ type: 'edge-gateway:credential-metrics', requestId, metrics }),
+        () => process.send?.({ type: 'edge-gateway:credential-metrics', requestId, metrics: [] }),
+      );
       return;
     }
     applyVars(gateway, message.vars, config.envFile, logger);

@@ -78,3 +78,56 @@ export function ignoredCredentials(config: GatewayConfig): string[] {
 export function scopeText(scopes: readonly Scope[]): string {
   return scopes.length === SCOPES.length ? 'all' : scopes.join('+');
 }
+
+/** How a reload changed one credential: logged by name, never with a secret. */
+export interface CredentialChange {
+  readonly credential: string;
+  readonly kind: 'key' | 'user';
+  readonly change: 'added' | 'removed' | 'rotated' | 're-scoped' | 'rotated and re-scoped';
+  readonly scopes: string;
+  readonly expires: string | null;
+}
+
+/** What secret a credential has, as a comparable string (only compared, never shown). */
+function secretOf(config: GatewayConfig, summary: CredentialSummary): string {
+  if (summary.legacy) {
+    if (summary.kind === 'key') return summary.name;
+    const user = config.basicCredentials.find((credential) => credential.user === summary.name);
+    return JSON.stringify(user ?? null);
+  }
+  const named = config.namedCredentials.find((credential) => credential.variable === summary.source);
+  return JSON.stringify(named?.secret ?? null);
+}
+
+/**
+ * Credentials added, removed, rotated (same name, new secret) or re-scoped (same name, new
+ * scopes or expiry) between two configurations, by name.
+ */
+export function credentialChanges(previous: GatewayConfig, next: GatewayConfig): CredentialChange[] {
+  const before = new Map(credentialSummaries(previous).map((summary) => [summary.name, summary]));
+  const after = new Map(credentialSummaries(next).map((summary) => [summary.name, summary]));
+  const changes: CredentialChange[] = [];
+  const line = (summary: CredentialSummary, change: CredentialChange['change']): CredentialChange => ({
+    credential: summary.name,
+    kind: summary.kind,
+    change,
+    scopes: scopeText(summary.scopes),
+    expires: summary.expires,
+  });
+  for (const [name, summary] of before) {
+    if (!after.has(name)) changes.push(line(summary, 'removed'));
+  }
+  for (const [name, summary] of after) {
+    const old = before.get(name);
+    if (old === undefined) {
+      changes.push(line(summary, 'added'));
+      continue;
+    }
+    const rotated = old.kind !== summary.kind || secretOf(previous, old) !== secretOf(next, summary);
+    const rescoped = scopeText(old.scopes) !== scopeText(summary.scopes) || old.expires !== summary.expires;
+    if (rotated && rescoped) changes.push(line(summary, 'rotated and re-scoped'));
+    else if (rotated) changes.push(line(summary, 'rotated'));
+    else if (rescoped) changes.push(line(summary, 're-scoped'));
+  }
+  return changes;
+}

@@ -2,6 +2,7 @@ import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../observability/logger.js';
+import { credentialChanges } from './credential-summary.js';
 import { cannotRead, type EnvVars, fingerprintOf, snapshotOf } from './env-source.js';
 import { type LoadResult, loadSnapshot } from './load.js';
 import { type LoadedConfig, reloadRefusal } from './reload-guard.js';
@@ -206,6 +207,9 @@ export class ConfigReloader {
       },
       'configuration reloaded',
     );
+    for (const change of credentialChanges(previous, next)) {
+      logger.info({ trigger, ...change }, `credential ${change.credential} ${change.change}`);
+    }
     if (restartNeeded.length > 0) {
       logger.warn({ settings: restartNeeded }, 'these changed settings take effect only after a restart');
     }

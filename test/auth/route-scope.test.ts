@@ -175,6 +175,9 @@ describe('classifyRequest: Prometheus (9090)', () => {
     f('prometheus', '/assets/index-abc123.js', 'read');
     f('prometheus', '/static/js/main.js', 'read');
     f('prometheus', '/classic/static/js/graph.js', 'read');
+    f('prometheus', '/classic/graph', 'read');
+    f('prometheus', '/classic/', 'read');
+    f('prometheus', '/graph/', 'read');
     f('prometheus', '/consoles/index.html', 'read');
     f('prometheus', '/favicon.ico', 'read');
     f('prometheus', '/manifest.json', 'read');
