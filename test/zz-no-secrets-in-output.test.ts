@@ -41,6 +41,15 @@ const KEY = secret('key');
 const NEXT_KEY = secret('next-key');
 const PLAIN_USER_PASSWORD = `${secret('zed-pw')}:with colon`;
 const BCRYPT_USER_PASSWORD = secret('yan-pw');
+const NAMED_KEY = secret('named-key');
+const DIGESTED_KEY = secret('digested-key');
+const NAMED_PASSWORD = secret('nia-pw');
+const sha256Hex = (text: string): string => createHash('sha256').update(text).digest('hex');
+/** Named credentials (issue 12): a plain key, a key held as its digest, a user; scopes differ. */
+const NAMED_ENTRIES =
+  `GATEWAY_KEY_NAMED_APP=${NAMED_KEY}; scopes=ingest\n` +
+  `GATEWAY_KEY_DIGESTED=sha256:${sha256Hex(DIGESTED_KEY)}; scopes=read; expires=2099-12-31\n` +
+  `GATEWAY_USER_NIA=nia:${NAMED_PASSWORD}; scopes=read\n`;
 const keyIdentity = (key: string): string =>
   `key-${createHash('sha256').update(key).digest('hex').slice(0, 8)}`;
 
@@ -62,11 +71,30 @@ async function exerciseGateway(gateway: RunningGateway, receiver: OtlpReceiver):
   assert.equal(await send({ authorization: basic('zed', `${PLAIN_USER_PASSWORD}x`) }), 401);
   assert.equal(await send({ authorization: basic('yan', `${BCRYPT_USER_PASSWORD}-wrong`) }), 401);
   assert.equal(await send({ authorization: `Basic ${Buffer.from(KEY).toString('base64')}` }), 401);
+  // Named credentials: allowed, refused for scope (403), refused as unknown (401).
+  assert.equal(await send({ 'x-api-key': DIGESTED_KEY }), 200);
+  assert.equal(await send({ authorization: basic('nia', NAMED_PASSWORD) }), 200);
+  assert.equal(await send({ 'x-api-key': NAMED_KEY }), 403);
+  assert.equal(await send({ authorization: `Bearer ${NAMED_KEY}` }, '/api/v1/admin/tsdb/delete_series'), 403);
+  assert.equal(await send({ authorization: basic('nia', `${NAMED_PASSWORD}-wrong`) }), 401);
+  const credentials = await (await fetch(`${gateway.url('admin')}/credentials`)).text();
+  for (const leaked of [
+    NAMED_KEY,
+    DIGESTED_KEY,
+    NAMED_PASSWORD,
+    sha256Hex(NAMED_KEY),
+    sha256Hex(DIGESTED_KEY),
+    KEY,
+  ]) {
+    assert.ok(!credentials.includes(leaked), `/credentials: ${credentials}`);
+  }
   const client = grpcClient(gateway);
   try {
     assert.equal((await grpcExport(client, { 'x-api-key': KEY })).code, 0);
     assert.equal((await grpcExport(client, { authorization: basic('zed', PLAIN_USER_PASSWORD) })).code, 0);
     assert.equal((await grpcExport(client, { 'x-api-key': `${KEY}-wrong` })).code, 16);
+    assert.equal((await grpcExport(client, { 'x-api-key': NAMED_KEY })).code, 0);
+    assert.equal((await grpcExport(client, { 'x-api-key': DIGESTED_KEY })).code, 7);
   } finally {
     client.close();
   }
@@ -82,12 +110,15 @@ describe('no secret in anything a gateway printed during the suite', () => {
     registerSecret({ kind: 'password', value: `${PLAIN_USER_PASSWORD}x`, user: 'zed' });
     registerSecret({ kind: 'password', value: `${BCRYPT_USER_PASSWORD}-wrong`, user: 'yan' });
     registerSecret({ kind: 'password', value: BCRYPT_USER_PASSWORD, user: 'yan' });
+    registerSecret({ kind: 'api-key', value: DIGESTED_KEY });
+    registerSecret({ kind: 'password', value: `${NAMED_PASSWORD}-wrong`, user: 'nia' });
     const hash = await bcrypt.hash(BCRYPT_USER_PASSWORD, 10);
     okServer = await startOkServer();
     receiver = await startOtlpReceiver();
     const envFileText =
       `ENVOY_AUTH_METHOD=any\nENVOY_API_KEYS=${KEY}\n` +
-      `ENVOY_BASIC_AUTH_CREDENTIALS=zed:${PLAIN_USER_PASSWORD},yan:${hash}\nAUTH_FAILURE_LIMIT=0\n`;
+      `ENVOY_BASIC_AUTH_CREDENTIALS=zed:${PLAIN_USER_PASSWORD},yan:${hash}\nAUTH_FAILURE_LIMIT=0\n` +
+      NAMED_ENTRIES;
     const upstreams = { victoriametrics: okServer.url, grpc: receiver.grpcUrl };
 
     // JSON at trace level: everything the gateway can say.
@@ -112,6 +143,7 @@ describe('no secret in anything a gateway printed during the suite', () => {
       assert.equal(bad.status, 400);
       const dump = await (await fetch(`${gateway.url('admin')}/config_dump`)).text();
       assert.ok(!dump.includes(KEY) && !dump.includes(PLAIN_USER_PASSWORD) && !dump.includes(hash.slice(7)));
+      assert.ok(!dump.includes(sha256Hex(DIGESTED_KEY)) && !dump.includes(NAMED_PASSWORD));
     } finally {
       await gateway.stop();
     }

@@ -218,7 +218,7 @@ export class ClusterPrimary {
   private workersCredentialMetrics(): Promise<unknown[][]> {
     const requestId = ++this.credentialRequests;
     const workers = Object.values(cluster.workers ?? {}).filter(
-      (worker): worker is Worker => worker !== undefined && worker.isConnected(),
+      (worker): worker is Worker => worker?.isConnected() === true,
     );
     return new Promise((resolve) => {
       const answers: unknown[][] = [];
