@@ -4,6 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { parse } from 'dotenv';
+import { parseGatewayConfig } from '../../src/config/parse.js';
 import type { RunningGateway } from '../support/gateway.js';
 import { REPO_ROOT } from '../support/gateway.js';
 import { type OtlpReceiver, startOtlpReceiver } from '../support/otlp-receiver.js';
@@ -48,6 +50,7 @@ const INVENTORY: ReadonlyArray<readonly [start: string, how: string]> = [
     'ENVOY_API_KEYS=replace-with',
     'an env file: the suite starts every gateway with such variables (test/support/gateway.ts)',
   ],
+  ['GATEWAY_KEY_CHECKOUT_SERVICE=', 'run here: parsed as an env file, each credential checked'],
   ['curl -H "X-API-Key: placeholder_api_key"', 'run by readme-curl.test.ts'],
   ['curl -u admin:secretpassword', 'run by readme-curl.test.ts'],
   ['export OTEL_EXPORTER_OTLP_ENDPOINT', 'run here'],
@@ -69,6 +72,35 @@ const block = (start: string): Block => {
   assert.ok(found !== undefined, `README has no block starting "${start}"`);
   return found;
 };
+
+test('the named-credentials example is a valid env file with what the text says', () => {
+  const vars = parse(block('GATEWAY_KEY_CHECKOUT_SERVICE=').text);
+  const result = parseGatewayConfig(
+    {
+      ...vars,
+      OTLP_GRPC_UPSTREAM: 'off',
+      OTLP_HTTP_UPSTREAM: 'off',
+      PROMETHEUS_UPSTREAM: 'off',
+      VICTORIAMETRICS_UPSTREAM: 'off',
+    },
+    '.env',
+  );
+  assert.ok(result.ok, JSON.stringify(result));
+  assert.deepEqual(
+    result.config.namedCredentials.map(({ name, secret, scopes, expiresAt }) => ({
+      name,
+      kind: secret.kind,
+      scopes,
+      expiresAt,
+    })),
+    [
+      { name: 'checkout-service', kind: 'key', scopes: ['ingest'], expiresAt: null },
+      { name: 'ops', kind: 'key', scopes: ['ingest', 'read', 'admin'], expiresAt: Date.UTC(2027, 2, 31) },
+      { name: 'grafana', kind: 'user', scopes: ['read'], expiresAt: null },
+    ],
+  );
+  assert.equal(result.config.placeholderKeyInUse, false, 'the placeholder key is off once named keys exist');
+});
 
 test('every README code block is accounted for', () => {
   const unlisted = blocks.filter((candidate) => how(candidate) === undefined);
