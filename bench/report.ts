@@ -48,7 +48,7 @@ export interface EntryResult {
   readonly label: string;
   readonly kind: ContenderSpec['kind'];
   /** For workload 6: how the gateway stores the password. */
-  readonly variant?: 'plaintext' | 'bcrypt';
+  readonly variant?: 'plaintext' | 'bcrypt' | 'legacy' | 'scoped';
   /** For workload 6: the entry whose gateway process this one's load went to (both users configured there). */
   readonly sharesProcessOf?: string;
   /** `enforced` when a request without credentials was refused. */
@@ -214,6 +214,14 @@ export function evaluateTargets(workloads: readonly WorkloadResult[]): TargetRes
     );
     judge('bcrypt', g, '≥ 0.95 × plaintext req/s', plain, ratio(0.95));
   }
+  const scoped = byId.get('scoped');
+  for (const g of scoped?.entries.filter((e) => e.variant === 'scoped' && e.median !== null) ?? []) {
+    const legacy = entry(
+      scoped,
+      (e) => e.variant === 'legacy' && e.label.replace('legacy key', 'scoped key') === g.label,
+    );
+    judge('scoped', g, '≥ 0.97 × legacy key req/s (issue 12: costs ≤ 3 %)', legacy, ratio(0.97));
+  }
   return targets;
 }
 
@@ -243,6 +251,12 @@ function workloadTable(w: WorkloadResult): string[] {
   if (vmauth) refs.push(['vs vmauth', () => vmauth]);
   if (nodeMinimal) refs.push(['vs minimal Node', () => nodeMinimal]);
   if (w.id === 'bcrypt') refs.push(['vs plaintext', plaintext]);
+  if (w.id === 'scoped')
+    refs.push([
+      'vs legacy key',
+      (e) =>
+        entry(w, (p) => p.variant === 'legacy' && p.label === e.label.replace('scoped key', 'legacy key')),
+    ]);
   const head = stream
     ? [
         'contender',

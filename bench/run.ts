@@ -47,7 +47,7 @@ interface Entry {
   readonly label: string;
   readonly spec: ContenderSpec;
   readonly auth: AuthScheme;
-  readonly variant?: 'plaintext' | 'bcrypt';
+  readonly variant?: 'plaintext' | 'bcrypt' | 'legacy' | 'scoped';
   /**
    * The id of the entry whose process this one sends its load to, authenticating as its own
    * `auth` user (that process is configured with both users).
@@ -131,8 +131,33 @@ function entriesFor(
     apiKey: AuthScheme;
     basicPlain: AuthScheme;
     basicBcrypt: AuthScheme;
+    legacyKey: AuthScheme;
+    scopedKey: AuthScheme;
   },
 ): Entry[] {
+  if (workload.id === 'scoped') {
+    // As workload 6: one process holds both keys and the rounds alternate, so that process
+    // variation does not hide a per-request difference of microseconds.
+    return contenders
+      .filter((spec) => spec.kind === 'edge-gateway')
+      .flatMap((spec) => [
+        {
+          id: `${spec.id}-legacy-key`,
+          label: `${spec.label}, legacy key`,
+          spec,
+          auth: auth.legacyKey,
+          variant: 'legacy' as const,
+        },
+        {
+          id: `${spec.id}-scoped-key`,
+          label: `${spec.label}, scoped key`,
+          spec,
+          auth: auth.scopedKey,
+          variant: 'scoped' as const,
+          sharesProcessOf: `${spec.id}-legacy-key`,
+        },
+      ]);
+  }
   if (workload.id === 'bcrypt') {
     // One gateway process per WORKERS setting holds both users, and the rounds alternate between
     // them: with a process per user, the rounds' spread (±15-21 % in a full run) would swamp a
@@ -523,7 +548,9 @@ async function main(): Promise<void> {
     else notes.push(`${NGINX_BINARY} is missing (apt-get install nginx-light): no nginx contender.`);
     if (existsSync(VMAUTH_BINARY)) all.push(vmauthContender);
     else notes.push(`${VMAUTH_BINARY} is missing (apt-get install victoria-metrics): no vmauth contender.`);
-    if (settings.workloads.some((id) => id === 'promql' || id === 'tiny' || id === 'bcrypt')) {
+    if (
+      settings.workloads.some((id) => id === 'promql' || id === 'tiny' || id === 'bcrypt' || id === 'scoped')
+    ) {
       requireExecutable('/usr/bin/victoria-metrics', 'victoria-metrics');
     }
     // A reference point, not one of the issue's contenders: only when asked for by name.
@@ -551,6 +578,12 @@ async function main(): Promise<void> {
         password,
         stored: { kind: 'bcrypt', hash: bcryptHash },
       } as const,
+      legacyKey: {
+        kind: 'api-key',
+        key,
+        alsoNamed: [{ name: 'bench-scoped', key: `${key}-scoped` }],
+      } as const,
+      scopedKey: { kind: 'api-key', key: `${key}-scoped`, named: 'bench-scoped' } as const,
     };
     const workloads = WORKLOADS.filter((w) => settings.workloads.includes(w.id));
     const plan = new Map(workloads.map((w) => [w.id, entriesFor(w, contenders, auth)]));

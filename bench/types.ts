@@ -1,6 +1,6 @@
 /** Shared vocabulary of the benchmark harness. */
 
-export type WorkloadId = 'otlp-grpc' | 'otlp-http' | 'promql' | 'tiny' | 'stream' | 'bcrypt';
+export type WorkloadId = 'otlp-grpc' | 'otlp-http' | 'promql' | 'tiny' | 'stream' | 'bcrypt' | 'scoped';
 
 export const WORKLOAD_IDS: readonly WorkloadId[] = [
   'otlp-grpc',
@@ -9,6 +9,7 @@ export const WORKLOAD_IDS: readonly WorkloadId[] = [
   'tiny',
   'stream',
   'bcrypt',
+  'scoped',
 ];
 
 export interface HostPort {
@@ -28,7 +29,14 @@ export interface Route {
 
 /** How clients authenticate to the contenders of one workload. */
 export type AuthScheme =
-  | { readonly kind: 'api-key'; readonly key: string }
+  | {
+      readonly kind: 'api-key';
+      readonly key: string;
+      /** Configured as the named credential GATEWAY_KEY_<named> (scope read) instead of in ENVOY_API_KEYS. */
+      readonly named?: string;
+      /** More named keys the gateway is configured with (workload 7 runs both kinds in one process). */
+      readonly alsoNamed?: readonly { readonly name: string; readonly key: string }[];
+    }
   | {
       readonly kind: 'basic';
       readonly user: string;

@@ -65,7 +65,7 @@ const url = (target: HostPort, path: string): string => `http://${target.host}:$
 const spansPerSecond = (m: Measurement): number => (m.succeeded * SPANS_PER_BATCH) / m.seconds;
 const requestsPerSecond = (m: Measurement): number => m.succeeded / m.seconds;
 
-const tinyWorkload = (id: 'tiny' | 'bcrypt', number: number, title: string): Workload => ({
+const tinyWorkload = (id: 'tiny' | 'bcrypt' | 'scoped', number: number, title: string): Workload => ({
   id,
   number,
   title,
@@ -74,7 +74,9 @@ const tinyWorkload = (id: 'tiny' | 'bcrypt', number: number, title: string): Wor
     `wrk -t${TINY_THREADS} -c${TINY_CONNECTIONS} GET ${TINY_PATH} (HTTP/1.1 keep-alive) on VictoriaMetrics` +
     (id === 'bcrypt'
       ? '; each gateway process is configured with both users (`bench-plain`: the password, `bench-bcrypt`: its bcrypt hash, cost 10) and the rounds alternate between them'
-      : ''),
+      : id === 'scoped'
+        ? '; each gateway process is configured with a legacy key (ENVOY_API_KEYS, scope all) and a named key (GATEWAY_KEY_BENCH_SCOPED, scopes=read) and the rounds alternate between them'
+        : ''),
   listener: 'victoriametrics',
   protocol: 'http',
   sinkCounter: null,
@@ -206,4 +208,5 @@ export const WORKLOADS: readonly Workload[] = [
     throughput: (m) => (m.succeeded === 0 ? 0 : (m.bodyBytes ?? 0) / (1024 * 1024) / m.seconds),
   },
   tinyWorkload('bcrypt', 6, 'Basic auth: bcrypt hashes versus plaintext passwords (workload 4)'),
+  tinyWorkload('scoped', 7, 'A named, scoped key versus a legacy key (workload 4)'),
 ];

@@ -63,7 +63,13 @@ export function gatewayEnv(
   env.PROMETHEUS_UPSTREAM = 'off';
   if (auth.kind === 'api-key') {
     env.ENVOY_AUTH_METHOD = 'api-key';
-    env.ENVOY_API_KEYS = auth.key;
+    // A named key has scope read: enough for the tiny workload's /api/v1/status/buildinfo.
+    const named = (name: string, key: string): void => {
+      env[`GATEWAY_KEY_${name.toUpperCase().replaceAll('-', '_')}`] = `${key}; scopes=read`;
+    };
+    if (auth.named === undefined) env.ENVOY_API_KEYS = auth.key;
+    else named(auth.named, auth.key);
+    for (const other of auth.alsoNamed ?? []) named(other.name, other.key);
   } else {
     env.ENVOY_AUTH_METHOD = 'basic-auth';
     const entry = (user: string, stored: StoredPassword): string =>

@@ -83,3 +83,26 @@ test('bench --quick --only bcrypt: both Basic users served by one gateway proces
     assert.ok(entry.median !== null && entry.median.throughput > 0, `${entry.id}: no throughput`);
   }
 });
+
+// Workload 7 (issue 12) does the same with a legacy key and a named key of scope read.
+test('bench --quick --only scoped: the legacy and the scoped key served by one gateway process, zero failures', {
+  timeout: 180_000,
+}, async () => {
+  const { result, markdown } = await quickBench(['--only', 'scoped', '--contenders', 'edge-gateway']);
+  const [workload] = result.workloads;
+  assert.equal(workload?.id, 'scoped');
+  assert.deepEqual(
+    workload.entries.map((entry) => [entry.id, entry.variant, entry.sharesProcessOf]),
+    [
+      ['edge-gateway-legacy-key', 'legacy', undefined],
+      ['edge-gateway-scoped-key', 'scoped', 'edge-gateway-legacy-key'],
+    ],
+  );
+  for (const entry of workload.entries) {
+    assert.equal(entry.error, undefined, `${entry.id}: ${entry.error}`);
+    assert.equal(entry.failures, 0, `${entry.id} failed: ${entry.failureDetails.join('; ')}`);
+    assert.equal(entry.authCheck, 'enforced', entry.id);
+    assert.ok(entry.median !== null && entry.median.throughput > 0, `${entry.id}: no throughput`);
+  }
+  assert.match(markdown, /≥ 0\.97 × legacy key req\/s/);
+});
