@@ -237,4 +237,13 @@ describe('a gateway accepts a key gen-key --name printed, for its scopes only (i
     registerSecret({ kind: 'api-key', value: other });
     assert.equal(await status(traces, { 'x-api-key': other }, 'POST'), 401);
   });
+
+  test('check lists both by name and scope, and prints neither key nor digest', () => {
+    const envFile = files.envFile('named-keys.env', [ingest.line, read.line, 'OTLP_GRPC_UPSTREAM=off']);
+    const result = runCli(['check', '--env', envFile]);
+    assert.equal(result.status, 0, result.stderr);
+    assertNoSecret(result, [ingest.key, read.key, sha256(ingest.key), sha256(read.key)]);
+    assert.match(result.stdout, /^ {2}checkout-service\s+key\s+ingest\s/m);
+    assert.match(result.stdout, /^ {2}grafana\s+key\s+read\s/m);
+  });
 });
