@@ -82,7 +82,7 @@ function runGenKey(options: GenKeyOptions, command: Command): void {
 export function registerGenKeyCommand(program: Command): void {
   const command = program
     .command('gen-key')
-    .summary('print a new random API key (256 bits, URL-safe), or a named one with its env file line')
+    .summary('print a new random API key, or a named key and its env file line')
     .description(
       [
         'Print a new random API key: 256 bits from the system CSPRNG, base64url-encoded (43 characters ' +

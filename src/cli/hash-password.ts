@@ -172,7 +172,7 @@ async function runHashPassword(output: Output, options: HashPasswordOptions): Pr
 export function registerHashPasswordCommand(program: Command): void {
   const command = program
     .command('hash-password')
-    .summary('hash a password with bcrypt for GATEWAY_USER_<NAME> or ENVOY_BASIC_AUTH_CREDENTIALS')
+    .summary('hash a password with bcrypt, for a named user or ENVOY_BASIC_AUTH_CREDENTIALS')
     .description(
       [
         'Hash a password with bcrypt and print `user:<hash>` (only the hash when no user is given), ' +
