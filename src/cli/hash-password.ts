@@ -2,6 +2,14 @@ import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import bcrypt from 'bcrypt';
 import { type Command, InvalidArgumentError } from 'commander';
+import { isCredentialName } from '../config/named-credentials.js';
+import {
+  addNamedCredentialOptions,
+  type NamedCredentialOptions,
+  namedCredentialLine,
+  optionError,
+  refuseWithout,
+} from './named-credential-options.js';
 
 export const DEFAULT_BCRYPT_COST = 12;
 const MIN_COST = 4;
@@ -11,9 +19,14 @@ const BCRYPT_MAX_PASSWORD_BYTES = 72;
 /** Exit code when no usable password was given (empty, mismatched, too long, input closed). */
 const EXIT_NO_PASSWORD = 1;
 
-interface HashPasswordOptions {
+interface HashPasswordOptions extends NamedCredentialOptions {
   readonly cost: number;
 }
+
+/** What is printed once the password is hashed. */
+type Output =
+  | { readonly kind: 'legacy'; readonly user: string | undefined }
+  | { readonly kind: 'named'; readonly user: string; readonly line: (hash: string) => string };
 
 class PasswordRejected extends Error {}
 
@@ -94,10 +107,50 @@ function readPassword(user: string | undefined): Promise<string> {
   return process.stdin.isTTY === true ? askPasswordTwice(user) : readFirstLine();
 }
 
-async function runHashPassword(user: string | undefined, options: HashPasswordOptions): Promise<void> {
+/**
+ * Legacy `user:<hash>` for ENVOY_BASIC_AUTH_CREDENTIALS, or with --scopes a GATEWAY_USER_<NAME>
+ * line (issue 12), whose name is the user name unless --name gives one. Decided, and refused,
+ * before the password is asked for.
+ */
+function chooseOutput(user: string | undefined, options: HashPasswordOptions, command: Command): Output {
+  const { name, scopes, expires } = options;
+  if (scopes === undefined) {
+    refuseWithout(
+      command,
+      '--scopes',
+      { name, expires },
+      'a named user must say what it may do (ENVOY_BASIC_AUTH_CREDENTIALS users have scope all)',
+    );
+    return { kind: 'legacy', user };
+  }
+  if (user === undefined)
+    optionError(command, '--scopes needs a user name: hash-password <user> --scopes ...');
+  // The value of the line is split on ';', and dotenv ends an unquoted value at '#'.
+  if (/[;#]/.test(user) || /^['"`]/.test(user)) {
+    optionError(
+      command,
+      `the user name of a GATEWAY_USER_ line cannot hold ';' or '#' or start with a quote`,
+    );
+  }
+  const credential = name ?? user;
+  if (!isCredentialName(credential)) {
+    optionError(
+      command,
+      `"${user}" cannot be a credential name (letters and digits in words joined by "-" or "_"): give one with --name`,
+    );
+  }
+  return {
+    kind: 'named',
+    user,
+    line: (hash) =>
+      namedCredentialLine({ kind: 'user', name: credential, secret: `${user}:${hash}`, scopes, expires }),
+  };
+}
+
+async function runHashPassword(output: Output, options: HashPasswordOptions): Promise<void> {
   let password: string;
   try {
-    password = await readPassword(user);
+    password = await readPassword(output.user);
     if (password === '') throw new PasswordRejected('empty password');
     if (Buffer.byteLength(password) > BCRYPT_MAX_PASSWORD_BYTES) {
       throw new PasswordRejected(
@@ -111,31 +164,38 @@ async function runHashPassword(user: string | undefined, options: HashPasswordOp
     return;
   }
   const hash = await bcrypt.hash(password, options.cost);
-  process.stdout.write(user === undefined ? `${hash}\n` : `${user}:${hash}\n`);
+  const line =
+    output.kind === 'named' ? output.line(hash) : output.user === undefined ? hash : `${output.user}:${hash}`;
+  process.stdout.write(`${line}\n`);
 }
 
 export function registerHashPasswordCommand(program: Command): void {
-  program
+  const command = program
     .command('hash-password')
-    .summary('hash a password with bcrypt for ENVOY_BASIC_AUTH_CREDENTIALS')
+    .summary('hash a password with bcrypt, for a named user or ENVOY_BASIC_AUTH_CREDENTIALS')
     .description(
       [
         'Hash a password with bcrypt and print `user:<hash>` (only the hash when no user is given), ' +
           'ready to paste into ENVOY_BASIC_AUTH_CREDENTIALS (entries separated by commas).',
+        'With --scopes (and --expires) it prints a named user instead, the line for the env file: ' +
+          'GATEWAY_USER_<NAME>=user:<hash>; scopes=...; the name is the user name unless --name gives one.',
         'On a terminal the password is asked twice without echo, the prompts on stderr. Otherwise the ' +
           'first line of stdin is the password, its line ending removed.',
         'Exits 1 when the password is empty, mistyped or longer than bcrypt’s 72 bytes, 2 on a bad argument.',
       ].join('\n\n'),
     )
     .argument('[user]', "user name (no ':' or ',')", parseUserName)
-    .option('--cost <n>', `bcrypt cost factor, ${MIN_COST} to ${MAX_COST}`, parseCost, DEFAULT_BCRYPT_COST)
+    .option('--cost <n>', `bcrypt cost factor, ${MIN_COST} to ${MAX_COST}`, parseCost, DEFAULT_BCRYPT_COST);
+  addNamedCredentialOptions(command, 'the credential name, GATEWAY_USER_<NAME> (default: the user name)')
     .addHelpText(
       'after',
       '\nExamples:\n' +
+        '  $ edge-gateway hash-password grafana --scopes read --expires 2027-03-31\n' +
+        '  GATEWAY_USER_GRAFANA=grafana:$2b$12$<53 characters>; scopes=read; expires=2027-03-31\n' +
         '  $ edge-gateway hash-password alice\n' +
         '  $ printf \'%s\\n\' "$PASSWORD" | edge-gateway hash-password alice --cost 13',
     )
-    .action(async (user: string | undefined, options: HashPasswordOptions) => {
-      await runHashPassword(user, options);
+    .action(async (user: string | undefined, options: HashPasswordOptions, self: Command) => {
+      await runHashPassword(chooseOutput(user, options, self), options);
     });
 }

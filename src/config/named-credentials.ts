@@ -26,6 +26,8 @@ const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const DATE_TIME =
   /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/;
 const OPTIONS = ['scopes', 'expires'] as const;
+/** The words of scopes= (and of the CLI's --scopes). */
+export const SCOPES_HELP = 'ingest, read, admin or all, joined with +';
 const SEMICOLON_HINT =
   'a plaintext password containing ";" must be given as a bcrypt hash (edge-gateway hash-password <user>)';
 
@@ -155,7 +157,7 @@ function readOne(
   const scopesText = options.get('scopes');
   const scopes = scopesText === undefined ? null : readScopes(variable, scopesText, errors);
   if (scopesText === undefined) {
-    errors.push(`${variable}: scopes= is required (ingest, read, admin or all, joined with +)`);
+    errors.push(`${variable}: scopes= is required (${SCOPES_HELP})`);
   }
   const expiresText = options.get('expires');
   const expiresAt = expiresText === undefined ? null : readExpiry(variable, expiresText, errors);
@@ -207,22 +209,26 @@ function ordinal(n: number): string {
   return n === 1 ? 'the first' : n === 2 ? 'the second' : n === 3 ? 'the third' : `the ${n}th`;
 }
 
-function readScopes(variable: string, text: string, errors: string[]): Scope[] | null {
-  const words = text.split('+').map((word) => word.trim());
+/** `read+ingest` as scopes in the order of SCOPES, or the first word that is no scope. */
+export function parseScopes(text: string): { ok: true; scopes: Scope[] } | { ok: false; unknown: string } {
   const granted = new Set<Scope>();
-  for (const word of words) {
+  for (const word of text.split('+').map((part) => part.trim())) {
     if (word === 'all') {
       for (const scope of SCOPES) granted.add(scope);
     } else if ((SCOPES as readonly string[]).includes(word)) {
       granted.add(word as Scope);
     } else {
-      errors.push(
-        `${variable}: unknown scope "${word}" in scopes= (expected ingest, read, admin or all, joined with +)`,
-      );
-      return null;
+      return { ok: false, unknown: word };
     }
   }
-  return SCOPES.filter((scope) => granted.has(scope));
+  return { ok: true, scopes: SCOPES.filter((scope) => granted.has(scope)) };
+}
+
+function readScopes(variable: string, text: string, errors: string[]): Scope[] | null {
+  const parsed = parseScopes(text);
+  if (parsed.ok) return parsed.scopes;
+  errors.push(`${variable}: unknown scope "${parsed.unknown}" in scopes= (expected ${SCOPES_HELP})`);
+  return null;
 }
 
 /** An RFC 3339 date-time, or a date (00:00:00 UTC of that day), as milliseconds since the epoch. */

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import bcrypt from 'bcrypt';
+import { registerEnvFileSecrets } from '../support/secrets.js';
 import { assertNoSecret, runCli, tempDir } from './run-cli.js';
 
 const files = tempDir();
@@ -237,5 +240,200 @@ describe('edge-gateway check: empty and misspelt settings (issue 11 item 3)', ()
       invalid.stderr,
       /^ {2}warning: ENVOY_AUTH_METOD: unknown setting; did you mean ENVOY_AUTH_METHOD\?$/m,
     );
+  });
+});
+
+describe('edge-gateway check: the credentials table, expiry warnings, legacy hint (issue 12)', () => {
+  const DAY = 24 * 3600_000;
+  const instant = (fromNow: number): string =>
+    new Date(Date.now() + fromNow).toISOString().replace(/\.\d+Z$/, 'Z');
+  const day = (fromNow: number): string => instant(fromNow).slice(0, 10);
+  const sha256 = (key: string): string => createHash('sha256').update(key).digest('hex');
+  const NAMED_KEY = 'named-Zm9vYmFyYmF6cXV4LXNlY3JldC1rZXk';
+  const SOON_KEY = 'soon-c2Vjb25kLXNlY3JldC1hcGkta2V5';
+  const OLD_KEY = 'old-dGhpcmQtc2VjcmV0LWFwaS1rZXk';
+  const EDGE_KEY = 'edge-Zm91cnRoLXNlY3JldC1hcGkta2V5';
+  const LATE_KEY = 'late-ZmlmdGgtc2VjcmV0LWFwaS1rZXk';
+  const PASSWORD = 'grafana-Pa55word-never-printed';
+  const USER_HASH = bcrypt.hashSync(PASSWORD, 4);
+  const SECRETS = [
+    KEY_1,
+    PLAIN_PASSWORD,
+    NAMED_KEY,
+    SOON_KEY,
+    OLD_KEY,
+    EDGE_KEY,
+    LATE_KEY,
+    PASSWORD,
+    USER_HASH,
+  ];
+  const DIGESTS = [NAMED_KEY, SOON_KEY, OLD_KEY, EDGE_KEY, LATE_KEY, KEY_1].map(sha256);
+  const soon = instant(5 * DAY);
+  const old = day(-2 * DAY);
+  const edge = instant(14 * DAY - 3600_000);
+  const late = instant(14 * DAY + 3600_000);
+  const grafana = day(40 * DAY);
+
+  /** An env file whose credentials are recorded for the suite's no-secrets test. */
+  function credentialsFile(name: string, lines: readonly string[]): string {
+    registerEnvFileSecrets(lines.join('\n'));
+    return files.envFile(name, lines);
+  }
+
+  const everyKind = (): string =>
+    credentialsFile('credentials.env', [
+      'ENVOY_AUTH_METHOD=any',
+      `ENVOY_API_KEYS=${KEY_1}`,
+      `ENVOY_BASIC_AUTH_CREDENTIALS=alice:${PLAIN_PASSWORD}`,
+      `GATEWAY_KEY_CHECKOUT_SERVICE=sha256:${sha256(NAMED_KEY)}; scopes=ingest`,
+      `GATEWAY_KEY_SOON=${SOON_KEY}; scopes=read+ingest; expires=${soon}`,
+      `GATEWAY_KEY_OLD=${OLD_KEY}; scopes=admin; expires=${old}`,
+      `GATEWAY_KEY_EDGE=${EDGE_KEY}; scopes=all; expires=${edge}`,
+      `GATEWAY_KEY_LATE=${LATE_KEY}; scopes=read; expires=${late}`,
+      `GATEWAY_USER_GRAFANA=grafana:${USER_HASH}; scopes=read; expires=${grafana}`,
+    ]);
+
+  test('one row per accepted credential: name, kind, scopes, expiry, variable; no secret, no digest', () => {
+    const result = runCli(['check', '-f', everyKind()]);
+
+    assert.equal(result.status, 0, result.stderr);
+    assertNoSecret(result, [...SECRETS, ...DIGESTS, USER_HASH.slice(7)]);
+    assert.doesNotMatch(result.stdout, /[0-9a-f]{64}|sha256:/);
+    const table = result.stdout.slice(result.stdout.indexOf('\ncredentials\n') + 1).split('\n\n')[0] ?? '';
+    const rows = table
+      .split('\n')
+      .slice(1, 10)
+      .map((row) => row.trim().split(/ {2,}/));
+    assert.deepEqual(rows, [
+      ['name', 'kind', 'scopes', 'expires', 'source'],
+      [rows[1]?.[0] ?? '', 'key', 'all', 'never', 'ENVOY_API_KEYS'],
+      ['alice', 'user', 'all', 'never', 'ENVOY_BASIC_AUTH_CREDENTIALS'],
+      ['checkout-service', 'key', 'ingest', 'never', 'GATEWAY_KEY_CHECKOUT_SERVICE'],
+      ['edge', 'key', 'all', `${edge} (soon)`, 'GATEWAY_KEY_EDGE'],
+      ['late', 'key', 'read', late, 'GATEWAY_KEY_LATE'],
+      ['old', 'key', 'admin', `${old} (EXPIRED)`, 'GATEWAY_KEY_OLD'],
+      ['soon', 'key', 'ingest+read', `${soon} (soon)`, 'GATEWAY_KEY_SOON'],
+      ['grafana', 'user', 'read', grafana, 'GATEWAY_USER_GRAFANA'],
+    ]);
+    // A legacy key shows by its identity header, never by more of its digest.
+    assert.equal(rows[1]?.[0], `key-${sha256(KEY_1).slice(0, 8)}`);
+    assert.match(result.stdout, /API keys\s+6 \(key-[0-9a-f]{8}, checkout-service, edge, late, old, soon\)/);
+    assert.match(result.stdout, /Basic users\s+2: 1 bcrypt, 1 plaintext \(alice, grafana\)/);
+  });
+
+  test('warnings: expired (valid all the same, said in the status line) and within 14 days, not later', () => {
+    const result = runCli(['check', '-f', everyKind()]);
+
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(
+      result.stdout,
+      /^edge-gateway check: configuration is valid, but 1 credential has EXPIRED and is refused \(see WARNING below\)\n/,
+    );
+    const warnings = result.stdout.split('\n').filter((line) => line.startsWith('WARNING: GATEWAY_'));
+    assert.equal(warnings.length, 3, result.stdout);
+    assert.match(
+      warnings.find((line) => line.includes('GATEWAY_KEY_OLD')) ?? '',
+      new RegExp(
+        `^WARNING: GATEWAY_KEY_OLD \\(old\\): EXPIRED 2 days( \\d+ hours?)? ago \\(${old}\\) and refused since`,
+      ),
+    );
+    assert.match(
+      warnings.find((line) => line.includes('GATEWAY_KEY_SOON')) ?? '',
+      new RegExp(
+        `^WARNING: GATEWAY_KEY_SOON \\(soon\\): expires in 4 days 23 hours \\(${soon}\\): rotate it`,
+      ),
+    );
+    assert.match(
+      warnings.find((line) => line.includes('GATEWAY_KEY_EDGE')) ?? '',
+      /^WARNING: GATEWAY_KEY_EDGE \(edge\): expires in 13 days 2[23] hours/,
+    );
+    assert.ok(!result.stdout.includes('WARNING: GATEWAY_KEY_LATE'), 'more than 14 days ahead is no warning');
+    assert.ok(!result.stdout.includes('WARNING: GATEWAY_USER_GRAFANA'));
+  });
+
+  test('one hint, naming both legacy variables and the commands that make named credentials', () => {
+    const result = runCli(['check', '-f', everyKind()]);
+
+    assert.equal(result.stdout.split('hint:').length, 2, result.stdout);
+    assert.match(
+      result.stdout,
+      /^ {2}hint: 2 credentials from ENVOY_API_KEYS and ENVOY_BASIC_AUTH_CREDENTIALS may do everything \(scope all\) and never expire;\n.*named credential.*\n {10}edge-gateway gen-key --name <name> --scopes <scopes>\n {10}edge-gateway hash-password <user> --scopes <scopes>\n/m,
+    );
+  });
+
+  test('named credentials only: no hint, no status-line remark, no warning', () => {
+    const result = runCli([
+      'check',
+      '-f',
+      credentialsFile('named-only.env', [
+        `GATEWAY_KEY_CHECKOUT_SERVICE=sha256:${sha256(NAMED_KEY)}; scopes=ingest; expires=${grafana}`,
+      ]),
+    ]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /^edge-gateway check: configuration is valid\n/);
+    assert.doesNotMatch(result.stdout, /hint:|WARNING|placeholder/);
+    assert.match(
+      result.stdout,
+      new RegExp(
+        `^ {2}checkout-service\\s+key\\s+ingest\\s+${grafana}\\s+GATEWAY_KEY_CHECKOUT_SERVICE$`,
+        'm',
+      ),
+    );
+  });
+
+  test('the stock placeholder: its own warning pointing at named keys, not the legacy hint', () => {
+    const result = runCli(['check'], { env: { GATEWAY_ENV_FILE: join(files.dir, 'absent.env') } });
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(
+      result.stdout,
+      /^WARNING: the stock placeholder API key .* named key \(edge-gateway gen-key --name <name> --scopes <scopes>\)/m,
+    );
+    assert.match(
+      result.stdout,
+      /^ {2}key-[0-9a-f]{8}\s+key\s+all\s+never\s+ENVOY_API_KEYS \(the stock placeholder\)$/m,
+    );
+    assert.doesNotMatch(result.stdout, /hint:/);
+  });
+
+  test('a credential the auth method does not take: a warning, and no row', () => {
+    const result = runCli([
+      'check',
+      '-f',
+      credentialsFile('ignored.env', [
+        `GATEWAY_KEY_CHECKOUT_SERVICE=${NAMED_KEY}; scopes=ingest`,
+        `GATEWAY_USER_GRAFANA=grafana:${USER_HASH}; scopes=read`,
+      ]),
+    ]);
+    assert.equal(result.status, 0, result.stderr);
+    assertNoSecret(result, [NAMED_KEY, sha256(NAMED_KEY), USER_HASH]);
+    assert.match(
+      result.stdout,
+      /^WARNING: GATEWAY_USER_GRAFANA: ENVOY_AUTH_METHOD=api-key takes no users, so this credential is not accepted$/m,
+    );
+    assert.doesNotMatch(result.stdout, /^ {2}grafana\s/m);
+    assert.match(
+      result.stdout,
+      /^ {2}checkout-service\s+key\s+ingest\s+never\s+GATEWAY_KEY_CHECKOUT_SERVICE$/m,
+    );
+  });
+
+  test('--json lists the credentials by name and scope, without any secret or digest', () => {
+    const result = runCli(['check', '--json', '-f', everyKind()]);
+
+    assert.equal(result.status, 0, result.stderr);
+    assertNoSecret(result, [...SECRETS, ...DIGESTS]);
+    const dump = JSON.parse(result.stdout) as {
+      auth: { credentials: { name: string; scopes: string; expires: string | null; source: string }[] };
+    };
+    const byName = new Map(dump.auth.credentials.map((credential) => [credential.name, credential]));
+    assert.equal(byName.size, 8);
+    assert.deepEqual(byName.get('soon'), {
+      name: 'soon',
+      kind: 'key',
+      scopes: 'ingest+read',
+      expires: new Date(soon).toISOString(),
+      source: 'GATEWAY_KEY_SOON',
+    });
+    assert.equal(byName.get('grafana')?.scopes, 'read');
   });
 });

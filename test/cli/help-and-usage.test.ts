@@ -23,12 +23,38 @@ describe('edge-gateway --help and usage errors', () => {
 
   const commandHelp: ReadonlyArray<readonly [string, readonly RegExp[]]> = [
     ['serve', [/Usage: edge-gateway serve/, /-f, --env <file>/, /SIGTERM/]],
-    ['check', [/Usage: edge-gateway check/, /-f, --env <file>/, /--json/, /Exits 0/, /never printed/]],
+    [
+      'check',
+      [
+        /Usage: edge-gateway check/,
+        /-f, --env <file>/,
+        /--json/,
+        /Exits 0/,
+        /never\s+printed/,
+        /within\s+14\s+days/,
+      ],
+    ],
     [
       'hash-password',
-      [/Usage: edge-gateway hash-password \[options\] \[user\]/, /--cost <n>/, /\(default: 12\)/],
+      [
+        /Usage: edge-gateway hash-password \[options\] \[user\]/,
+        /--cost <n>/,
+        /\(default: 12\)/,
+        /--scopes <scopes>/,
+        /GATEWAY_USER_<NAME>/,
+      ],
     ],
-    ['gen-key', [/Usage: edge-gateway gen-key/, /--count <n>/, /256 bits/, /ENVOY_API_KEYS/]],
+    [
+      'gen-key',
+      [
+        /Usage: edge-gateway gen-key/,
+        /--count <n>/,
+        /256 bits/,
+        /ENVOY_API_KEYS/,
+        /--name <name>/,
+        /--scopes <scopes>/,
+      ],
+    ],
   ];
   for (const [command, expected] of commandHelp) {
     test(`${command} --help and help ${command} describe it`, () => {

@@ -3,6 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse as parseDotenv } from 'dotenv';
+import { parseGatewayConfig } from '../../src/config/parse.js';
+import type { NamedCredential } from '../../src/config/types.js';
 
 /** The built CLI, as `npm test` leaves it (it builds before running the tests). */
 export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
@@ -69,4 +72,27 @@ export function assertNoSecret(result: CliResult, secrets: readonly string[]): v
       if (text.includes(secret)) throw new Error(`secret #${index + 1} appears on ${stream}:\n${mask(text)}`);
     }
   });
+}
+
+/**
+ * The one named credential of a printed `GATEWAY_KEY_<NAME>=...` / `GATEWAY_USER_<NAME>=...` line,
+ * as the gateway reads it: dotenv, then the configuration parser.
+ */
+export function parseCredentialLine(line: string): NamedCredential {
+  const vars = parseDotenv(`${line}\n`);
+  const result = parseGatewayConfig(
+    {
+      ENVOY_AUTH_METHOD: 'any',
+      OTLP_GRPC_UPSTREAM: 'off',
+      OTLP_HTTP_UPSTREAM: 'off',
+      PROMETHEUS_UPSTREAM: 'off',
+      VICTORIAMETRICS_UPSTREAM: 'off',
+      ...vars,
+    },
+    '.env',
+  );
+  if (!result.ok) throw new Error(`the printed line does not parse: ${result.errors.join('; ')}`);
+  const [credential, ...others] = result.config.namedCredentials;
+  if (credential === undefined || others.length > 0) throw new Error('expected exactly one named credential');
+  return credential;
 }
