@@ -172,7 +172,12 @@ export class Http1Listener {
     const connection = new Http1Connection(
       socket,
       (request) => this.serve(request),
-      () => this.options.protection.limits.pipeliningLimit.inc(),
+      () => {
+        limits.pipeliningLimit.inc();
+        // A connection cut for flooding counts against its address like a failed credential:
+        // past AUTH_FAILURE_LIMIT of them, it gets its 429 at accept and nothing it sends is parsed.
+        limiter.recordFailure(socket.remoteAddress);
+      },
     );
     this.connections.set(socket, connection);
     socket.once('close', () => this.connections.delete(socket));

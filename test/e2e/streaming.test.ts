@@ -43,6 +43,27 @@ function peakRss(pid: number): number {
   return Number(match[1]) * 1024;
 }
 
+/** Resident memory of a process now (VmRSS), in bytes. */
+function rssNow(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  assert.ok(match, 'VmRSS readable');
+  return Number(match[1]) * 1024;
+}
+
+/** Samples a process's RSS every 20 ms while `stalled()` holds; `stop()` answers the highest sample. */
+function rssWhileStalled(pid: number, stalled: () => boolean): { stop(): number } {
+  let highest = rssNow(pid);
+  const timer = setInterval(() => {
+    if (stalled()) highest = Math.max(highest, rssNow(pid));
+  }, 20);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return highest;
+    },
+  };
+}
+
 /**
  * A byte sink and source standing behind the 8428 listener: counts what an `/api/v1/import`
  * sends, and streams a large body for downloads. Not a VictoriaMetrics stand-in: it only proves
@@ -143,7 +164,12 @@ describe('bodies are streamed through the gateway, never buffered whole', () => 
  * The gRPC port under a stalled peer: an upstream that reads nothing for a while, then a client
  * that reads nothing for a while. Each leg pauses the other when its write buffer is full
  * (WRITE_BUFFER_LIMIT) and HTTP/2 flow control stops the sender, so the gateway holds a few MiB,
- * not the 256 MiB the sender would push into it.
+ * not the 256 MiB the sender would push into it: its RSS while the peer stalls grows by < 16 MiB.
+ * Once the peer reads, the body flows at full speed and the peak is the runtime's garbage, not
+ * held data: on Node 24 the gateway's external (Buffer) memory climbs from 6 to 66 MiB, then one
+ * GC (V8's 64 MiB external-memory trigger) takes it back to 9 MiB, while the stalled phase stayed
+ * within 5 MiB (sampled every 50 ms from /metrics, 2026-12-03). So the whole transfer is held to
+ * the 128 MiB peak of the HTTP/1.1 streaming tests above.
  */
 describe('gRPC streams are flow-controlled end to end when a peer stalls', () => {
   const GRPC_BYTES = 256 * MiB;
@@ -197,9 +223,11 @@ describe('gRPC streams are flow-controlled end to end when a peer stalls', () =>
       'x-api-key': KEY,
     });
 
-  test('a 256 MiB request to an upstream that stalls arrives whole; peak RSS grows by < 64 MiB', async () => {
+  test('a 256 MiB request to an upstream that stalls arrives whole; RSS grows by < 16 MiB during the stall', async () => {
     const pid = gateway.child.pid!;
     const before = peakRss(pid);
+    const atStart = rssNow(pid);
+    const stall = rssWhileStalled(pid, () => received === 0);
     const session = connectHttp2(gateway.url('grpc'));
     try {
       const status = await new Promise<string>((resolve, reject) => {
@@ -214,19 +242,26 @@ describe('gRPC streams are flow-controlled end to end when a peer stalls', () =>
       session.close();
     }
     assert.equal(received, GRPC_BYTES);
+    const stalledGrowth = stall.stop() - atStart;
+    assert.ok(
+      stalledGrowth < 16 * MiB,
+      `RSS grew by ${(stalledGrowth / MiB).toFixed(1)} MiB during the stall`,
+    );
     const growth = peakRss(pid) - before;
-    assert.ok(growth < 64 * MiB, `peak RSS grew by ${(growth / MiB).toFixed(1)} MiB`);
+    assert.ok(growth < 128 * MiB, `peak RSS grew by ${(growth / MiB).toFixed(1)} MiB`);
   });
 
-  test('a 256 MiB response to a client that stalls arrives whole; peak RSS grows by < 64 MiB', async () => {
+  test('a 256 MiB response to a client that stalls arrives whole; RSS grows by < 16 MiB during the stall', async () => {
     const pid = gateway.child.pid!;
     const before = peakRss(pid);
+    const atStart = rssNow(pid);
+    let count = 0;
+    const stall = rssWhileStalled(pid, () => count === 0);
     const session = connectHttp2(gateway.url('grpc'));
     try {
       const [bytes, status] = await new Promise<[number, string]>((resolve, reject) => {
         const stream = call(session, '/stall.Download/Receive');
         stream.on('error', reject);
-        let count = 0;
         let grpcStatus = '';
         stream.on('trailers', (trailers) => {
           grpcStatus = String(trailers['grpc-status']);
@@ -245,7 +280,12 @@ describe('gRPC streams are flow-controlled end to end when a peer stalls', () =>
     } finally {
       session.close();
     }
+    const stalledGrowth = stall.stop() - atStart;
+    assert.ok(
+      stalledGrowth < 16 * MiB,
+      `RSS grew by ${(stalledGrowth / MiB).toFixed(1)} MiB during the stall`,
+    );
     const growth = peakRss(pid) - before;
-    assert.ok(growth < 64 * MiB, `peak RSS grew by ${(growth / MiB).toFixed(1)} MiB`);
+    assert.ok(growth < 128 * MiB, `peak RSS grew by ${(growth / MiB).toFixed(1)} MiB`);
   });
 });

@@ -240,8 +240,17 @@ describe('HTTP/2 abuse', () => {
       });
       assert.ok(result.closed, 'the flooding session was not closed');
       assert.ok(result.goaway !== null, 'closed without GOAWAY');
+      // The stream beyond the limit is refused one of the two ways RFC 9113 §5.1.2 allows: Node
+      // 20's nghttp2 resets it (REFUSED_STREAM) and closes the session after
+      // maxSessionRejectedStreams of them; Node 24's treats it as a connection error at once, a
+      // GOAWAY(PROTOCOL_ERROR) whose last stream is the 256th, so nothing beyond it was taken.
       const refused = [...result.resets.values()].filter((code) => code !== 0).length;
-      assert.ok(refused > 0, 'no stream beyond the limit was refused');
+      const cutAtLimit =
+        result.goaway !== null && result.goaway.code !== 0 && result.goaway.lastStreamId <= 2 * 256 - 1;
+      assert.ok(
+        refused > 0 || cutAtLimit,
+        `no stream beyond the limit was refused: ${JSON.stringify(result.goaway)}`,
+      );
       assert.ok(attackCalls() - callsBefore <= 256, `${attackCalls() - callsBefore} calls forwarded`);
       assert.deepEqual([...new Set(statuses)], ['0']);
     } finally {
