@@ -3,7 +3,7 @@
 #
 # Debian (glibc) base: bcrypt 6 loads its prebuilt glibc binary through node-gyp-build, so no
 # compiler is needed in either stage; the runtime stage proves it loads before the image is done.
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # --- build: the same npm scripts CI runs (npm ci, npm run build) ---
 FROM ${NODE_IMAGE} AS build
