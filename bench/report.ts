@@ -241,6 +241,7 @@ function workloadTable(w: WorkloadResult): string[] {
   const nginx = entry(w, (e) => e.kind === 'nginx');
   const vmauth = entry(w, (e) => e.kind === 'vmauth');
   const nodeMinimal = entry(w, (e) => e.kind === 'node-minimal');
+  const relay = entry(w, (e) => e.kind === 'tcp-relay');
   const plaintext = (e: EntryResult) =>
     entry(w, (p) => p.variant === 'plaintext' && p.label === e.label.replace('bcrypt', 'plaintext'));
   const stream = w.id === 'stream';
@@ -250,6 +251,7 @@ function workloadTable(w: WorkloadResult): string[] {
   if (nginx) refs.push(['vs nginx', () => nginx]);
   if (vmauth) refs.push(['vs vmauth', () => vmauth]);
   if (nodeMinimal) refs.push(['vs minimal Node', () => nodeMinimal]);
+  if (relay) refs.push(['vs TCP relay', () => relay]);
   if (w.id === 'bcrypt') refs.push(['vs plaintext', plaintext]);
   if (w.id === 'scoped')
     refs.push([

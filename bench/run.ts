@@ -11,6 +11,7 @@ import { directContender } from './contenders/direct.js';
 import { gatewayAuthHeaders, gatewayContender, REPO_ROOT, startGateway } from './contenders/gateway.js';
 import { NGINX_BINARY, nginxContender } from './contenders/nginx.js';
 import { nodeMinimalContender } from './contenders/node-minimal.js';
+import { tcpRelayContender } from './contenders/tcp-relay.js';
 import { VMAUTH_BINARY, vmauthContender } from './contenders/vmauth.js';
 import { exportTraceRequest, grpcFrame } from './payload.js';
 import { cpuSeconds, memory, processAlive, processTree, RssSampler } from './proc-stats.js';
@@ -374,7 +375,8 @@ async function runWorkload(
         progress(`  ${state.entry.label}: ${state.error}`);
         continue;
       }
-      if (state.entry.spec.kind !== 'direct') {
+      // The relay checks nothing by design (the floor, not a proxy): only proxies are probed.
+      if (state.entry.spec.kind !== 'direct' && state.entry.spec.kind !== 'tcp-relay') {
         const refused = await workload.probe(running, {}, fixtures);
         state.authCheck = refused.rejected ? 'enforced' : 'not enforced';
         if (!refused.rejected)
@@ -531,7 +533,8 @@ async function main(): Promise<void> {
       settings.cpuProfDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${settings.cpuProfDir}`];
     const notes: string[] = [];
     const gatewayOptions = { nodeFlags: gatewayFlags, cli: gatewayCli };
-    const all: ContenderSpec[] = [directContender];
+    // The TCP relay runs in every table: how far each contender is from the runtime's floor.
+    const all: ContenderSpec[] = [directContender, tcpRelayContender];
     if (await gatewaySupportsWorkers(sinks, gatewayCli)) {
       // WORKERS defaults to one per core: say 1 explicitly for the single-process contender.
       all.push(

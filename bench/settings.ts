@@ -33,6 +33,7 @@ bench/results/partial.md.tmp and partial.json.tmp instead, unless --out is given
   --only <ids>          only these workloads (comma-separated, repeatable):
                         ${WORKLOAD_IDS.join(', ')}
   --contenders <ids>    only these contenders: direct, edge-gateway, edge-gateway-w2, nginx, vmauth,
+                        tcp-relay (bench/tcp-relay.ts: bytes socket to socket, the floor; in every run),
                         and node-minimal (bench/node-minimal-proxy.ts, a reference run only when named)
   --rounds <n>          interleaved rounds per workload (default 3)
   --duration <s>        seconds per measured run (default 5)

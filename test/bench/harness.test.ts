@@ -31,14 +31,14 @@ async function quickBench(args: readonly string[]): Promise<{ result: BenchResul
 // A smoke run of `npm run bench -- --quick`: the harness starts the sinks, the gateway and the load
 // generators, and reports every request answered. No timing is asserted: on a shared 2-core
 // machine the numbers of a 1-second run mean nothing.
-test('bench --quick: direct, edge-gateway and the minimal Node proxy, zero failures', {
+test('bench --quick: direct, the TCP relay, edge-gateway and the minimal Node proxy, zero failures', {
   timeout: 180_000,
 }, async () => {
   const { result, markdown } = await quickBench([
     '--only',
     'otlp-grpc,otlp-http',
     '--contenders',
-    'direct,edge-gateway,node-minimal',
+    'direct,tcp-relay,edge-gateway,node-minimal',
   ]);
   assert.deepEqual(
     result.workloads.map((workload) => workload.id),
@@ -47,14 +47,18 @@ test('bench --quick: direct, edge-gateway and the minimal Node proxy, zero failu
   for (const workload of result.workloads) {
     assert.deepEqual(
       workload.entries.map((entry) => entry.id),
-      ['direct', 'edge-gateway', 'node-minimal'],
+      ['direct', 'tcp-relay', 'edge-gateway', 'node-minimal'],
     );
     for (const entry of workload.entries) {
       const where = `${workload.id} / ${entry.id}`;
       assert.equal(entry.error, undefined, `${where}: ${entry.error}`);
       assert.equal(entry.failures, 0, `${where} failed: ${entry.failureDetails.join('; ')}`);
       assert.ok(entry.median !== null && entry.median.throughput > 0, `${where}: no throughput`);
-      assert.equal(entry.authCheck, entry.kind === 'direct' ? 'n/a' : 'enforced', where);
+      assert.equal(
+        entry.authCheck,
+        entry.kind === 'direct' || entry.kind === 'tcp-relay' ? 'n/a' : 'enforced',
+        where,
+      );
     }
   }
   assert.match(markdown, /## 1\. OTLP\/gRPC export/);
