@@ -308,6 +308,8 @@ export class Gateway {
         'Unix time at which the served TLS certificate expires.',
         null,
         () => tlsReloader.current.notAfterSeconds,
+        // A timestamp: summed over workers it would lie; the earliest one is what expires first.
+        'min',
       );
       metrics.counterFrom(
         'gateway_tls_certificate_reloads_total',
