@@ -241,6 +241,19 @@ for (const profile of PROFILES) {
       assert.ok(mount);
       assert.equal(relative(workDir, mount.source), join('config', 'prometheus', `${profile}.yaml`));
     });
+
+    // Issue 15: the stack's Prometheus scrapes the gateway on the internal network and alerts.
+    it('serves the gateway metrics on 9902 inside the network only, and gives Prometheus the rules', () => {
+      const gateway = services.get('gateway')!;
+      assert.equal(environmentOf(gateway).METRICS_LISTEN, '0.0.0.0:9902');
+      assert.ok(!publishedPorts(gateway).some((port) => port.target === 9902), '9902 must not be published');
+      if (!services.has('prometheus')) return;
+      const rules = bindMounts(services.get('prometheus')!).find(
+        (candidate) => candidate.target === '/etc/prometheus/rules',
+      );
+      assert.ok(rules, 'Prometheus mounts config/prometheus/rules at /etc/prometheus/rules');
+      assert.equal(relative(workDir, rules.source), join('config', 'prometheus', 'rules'));
+    });
   });
 }
 
