@@ -51,6 +51,7 @@ describe('config/grafana/edge-gateway.json as a dashboard', () => {
     assert.ok(Number.isInteger(dashboard.schemaVersion) && dashboard.schemaVersion >= 36);
     const variable = dashboard.templating.list.find((candidate) => candidate.type === 'datasource');
     assert.deepEqual([variable?.name, variable?.query], ['datasource', 'prometheus']);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a JS template
     for (const panel of dashboard.panels) assert.equal(panel.datasource.uid, '${datasource}', panel.title);
   });
 
