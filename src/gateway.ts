@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { createAdminServer, listenAdmin } from './admin/admin-server.js';
+import { listenMetrics } from './admin/metrics-server.js';
 import { AuthState, activeCredentials } from './auth/auth-state.js';
 import { BcryptVerifier } from './auth/bcrypt-verifier.js';
 import { CredentialStore } from './auth/credential-store.js';
@@ -42,6 +43,7 @@ export class Gateway {
   readonly listeners: DataListener[] = [];
   private readonly accessLog: AccessLog;
   private admin: FastifyInstance | null = null;
+  private metricsPort: FastifyInstance | null = null;
   private listening = false;
   private draining = false;
   private healthcheckFailed = false;
@@ -242,6 +244,9 @@ export class Gateway {
     );
     await listenAdmin(this.admin, config.admin);
     logger.info({ address: formatAddress(config.admin) }, 'admin listening');
+    this.metricsPort = await listenMetrics(() => this.metrics.registry.metrics(), config.metricsListen);
+    if (config.metricsListen !== null)
+      logger.info({ address: formatAddress(config.metricsListen) }, 'metrics listening');
   }
 
   private warnPlaceholder(): void {
@@ -261,6 +266,7 @@ export class Gateway {
     this.tlsReloader?.stop();
     const deadline = this.config.drainTimeoutMs;
     await Promise.all(this.listeners.map((listener) => listener.close(deadline)));
+    await this.metricsPort?.close();
     await this.admin?.close();
   }
 
@@ -302,6 +308,8 @@ export class Gateway {
         'Unix time at which the served TLS certificate expires.',
         null,
         () => tlsReloader.current.notAfterSeconds,
+        // A timestamp: summed over workers it would lie; the earliest one is what expires first.
+        'min',
       );
       metrics.counterFrom(
         'gateway_tls_certificate_reloads_total',

@@ -2,6 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { FastifyInstance } from 'fastify';
 import { AggregatorRegistry, Registry } from 'prom-client';
 import { createAdminServer, listenAdmin } from '../admin/admin-server.js';
+import { listenMetrics } from '../admin/metrics-server.js';
 import type { EnvVars } from '../config/env-source.js';
 import { formatAddress, redactedConfig } from '../config/redact.js';
 import { ConfigReloader } from '../config/reloader.js';
@@ -44,6 +45,7 @@ export class ClusterPrimary {
   private readonly aggregator = new AggregatorRegistry();
   private credentialRequests = 0;
   private admin: FastifyInstance | null = null;
+  private metricsPort: FastifyInstance | null = null;
   private readonly reloader: ConfigReloader;
 
   constructor(private readonly options: PrimaryOptions) {
@@ -117,7 +119,7 @@ export class ClusterPrimary {
 
     this.admin = createAdminServer(
       {
-        metrics: async () => `${await this.registry.metrics()}\n${await this.aggregator.clusterMetrics()}`,
+        metrics: () => this.clusterMetrics(),
         ready: () => this.isReady,
         configDump: () => redactedConfig(this.config),
         credentials: async () =>
@@ -137,11 +139,13 @@ export class ClusterPrimary {
       this.config.admin,
     );
     await listenAdmin(this.admin, this.config.admin);
+    this.metricsPort = await listenMetrics(() => this.clusterMetrics(), this.config.metricsListen);
     this.reloader.start();
     logger.info(
       {
         workers,
         admin: formatAddress(this.config.admin),
+        metrics: this.config.metricsListen === null ? 'off' : formatAddress(this.config.metricsListen),
         auth_method: this.config.authMethod,
         api_keys: this.config.apiKeys.length,
         basic_users: this.config.basicCredentials.length,
@@ -182,7 +186,13 @@ export class ClusterPrimary {
     }, this.config.drainTimeoutMs + 5000);
     await exited;
     clearTimeout(deadline);
+    await this.metricsPort?.close();
     await this.admin?.close();
+  }
+
+  /** The primary's own metrics and every worker's, summed. */
+  private async clusterMetrics(): Promise<string> {
+    return `${await this.registry.metrics()}\n${await this.aggregator.clusterMetrics()}`;
   }
 
   private apply(next: GatewayConfig, vars: EnvVars): readonly string[] {

@@ -18,6 +18,7 @@ import {
   LOG_FORMAT,
   LOG_LEVEL,
   MAX_CONNECTIONS_PER_CLIENT,
+  METRICS_LISTEN,
   readSettings,
   type SettingValues,
   TLS_CERT_FILE,
@@ -61,7 +62,7 @@ export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult
     if (address === undefined || origin === undefined) return [];
     return [{ name: spec.name, protocol: spec.protocol, listen: address, upstream: origin }];
   });
-  checkPortClashes(listeners, values.find(ADMIN_LISTEN), errors);
+  checkPortClashes(listeners, values.find(ADMIN_LISTEN), values.find(METRICS_LISTEN), errors);
   if (errors.length > 0) return { ok: false, errors, warnings };
 
   const authMethod = values.get(AUTH_METHOD);
@@ -74,6 +75,7 @@ export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult
     placeholderKeyInUse: authMethod !== 'basic-auth' && apiKeys.includes(PLACEHOLDER_API_KEY),
     listeners,
     admin: values.get(ADMIN_LISTEN),
+    metricsListen: values.get(METRICS_LISTEN),
     upstreamConnectTimeoutMs: values.get(UPSTREAM_CONNECT_TIMEOUT),
     upstreamTimeoutMs: values.get(UPSTREAM_TIMEOUT),
     drainTimeoutMs: values.get(DRAIN_TIMEOUT),
@@ -155,6 +157,7 @@ function pairTlsFiles(values: SettingValues, errors: string[]): TlsFiles | null 
 function checkPortClashes(
   listeners: readonly ListenerConfig[],
   admin: ListenAddress | undefined,
+  metrics: ListenAddress | null | undefined,
   errors: string[],
 ): void {
   const byPort = new Map<number, string>();
@@ -168,6 +171,7 @@ function checkPortClashes(
     if (listener.upstream !== null && settings) claim(listener.listen.port, settings.listen.name);
   }
   if (admin) claim(admin.port, ADMIN_LISTEN.name);
+  if (metrics) claim(metrics.port, METRICS_LISTEN.name);
 }
 
 function deepFreeze<T>(value: T): T {

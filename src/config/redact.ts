@@ -39,6 +39,7 @@ export function redactedConfig(config: GatewayConfig): Record<string, unknown> {
       upstream: listener.upstream === null ? 'off' : listener.upstream.origin,
     })),
     admin: address(config.admin),
+    metrics_listen: config.metricsListen === null ? 'off' : address(config.metricsListen),
     upstream_connect_timeout_ms: config.upstreamConnectTimeoutMs,
     upstream_timeout_ms: config.upstreamTimeoutMs,
     drain_timeout_ms: config.drainTimeoutMs,

@@ -207,6 +207,22 @@ export const ADMIN_LISTEN: Setting<ListenAddress> = {
   doc: 'admin port',
 };
 
+/** `off` (null) or an address, as the other `*_LISTEN` settings are written. */
+function parseOptionalListen(text: string): Parsed<ListenAddress | null> {
+  return text.trim().toLowerCase() === 'off' ? { ok: true, value: null } : parseListenAddress(text);
+}
+
+// Issue 15: the admin port stays on loopback; this one lets the stack's Prometheus scrape.
+export const METRICS_LISTEN: Setting<ListenAddress | null> = {
+  name: 'METRICS_LISTEN',
+  default: 'off',
+  parse: single(parseOptionalListen),
+  applies: 'restart',
+  field: 'metricsListen',
+  inForce: (config) => (config.metricsListen === null ? 'off' : formatAddress(config.metricsListen)),
+  doc: 'a port serving only `GET /metrics` (summed over workers), without credentials, for Prometheus to scrape; `off` for none',
+};
+
 /** A duration setting, shown as an operator writes it. */
 function durationSetting(
   name: string,
@@ -395,6 +411,7 @@ export const SETTINGS: readonly Setting<unknown>[] = [
   BASIC_CREDENTIALS,
   ...LISTENER_SETTINGS.flatMap(({ listen, upstream }) => [listen, upstream]),
   ADMIN_LISTEN,
+  METRICS_LISTEN,
   UPSTREAM_CONNECT_TIMEOUT,
   UPSTREAM_TIMEOUT,
   UPSTREAM_ERROR_BODIES,

@@ -58,6 +58,8 @@ export interface GatewayConfig {
   readonly placeholderKeyInUse: boolean;
   readonly listeners: readonly ListenerConfig[];
   readonly admin: ListenAddress;
+  /** METRICS_LISTEN: where `GET /metrics` is served without credentials, or null (off). */
+  readonly metricsListen: ListenAddress | null;
   readonly upstreamConnectTimeoutMs: number;
   readonly upstreamTimeoutMs: number;
   /** How long in-flight requests may take to finish after SIGTERM. */

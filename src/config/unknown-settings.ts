@@ -36,6 +36,7 @@ export const NOT_GATEWAY_SETTINGS: readonly string[] = [
   'COLLECTOR_BIND_ADDRESS',
   'GATEWAY_PROFILE',
   'GATEWAY_PROFILE_SERVICES',
+  'GRAFANA_GATEWAY_KEY',
 ];
 
 const KNOWN = new Set([...SETTINGS.map((setting) => setting.name), ...NOT_GATEWAY_SETTINGS]);

@@ -124,8 +124,9 @@ export class GatewayMetrics {
     help: string,
     labelName: string | null,
     read: () => ReadonlyArray<readonly [string, number]> | number,
+    aggregator: 'sum' | 'min' | 'max' | 'first' = 'sum',
   ): void {
-    gaugeFrom(this.registry, name, help, labelName, read);
+    gaugeFrom(this.registry, name, help, labelName, read, aggregator);
   }
 
   forListener(listener: ListenerName, upstream: string): ListenerMetrics {

@@ -241,6 +241,19 @@ for (const profile of PROFILES) {
       assert.ok(mount);
       assert.equal(relative(workDir, mount.source), join('config', 'prometheus', `${profile}.yaml`));
     });
+
+    // Issue 15: the stack's Prometheus scrapes the gateway on the internal network and alerts.
+    it('serves the gateway metrics on 9902 inside the network only, and gives Prometheus the rules', () => {
+      const gateway = services.get('gateway')!;
+      assert.equal(environmentOf(gateway).METRICS_LISTEN, '0.0.0.0:9902');
+      assert.ok(!publishedPorts(gateway).some((port) => port.target === 9902), '9902 must not be published');
+      if (!services.has('prometheus')) return;
+      const rules = bindMounts(services.get('prometheus')!).find(
+        (candidate) => candidate.target === '/etc/prometheus/rules',
+      );
+      assert.ok(rules, 'Prometheus mounts config/prometheus/rules at /etc/prometheus/rules');
+      assert.equal(relative(workDir, rules.source), join('config', 'prometheus', 'rules'));
+    });
   });
 }
 
@@ -269,6 +282,7 @@ describe('docker-compose.yaml as written (what compose v2 reads)', () => {
   it('defines the gateway and the three stock components, each with the stock profiles', () => {
     assert.deepEqual(Object.keys(services).sort(), [
       'gateway',
+      'grafana',
       'otel-collector',
       'prometheus',
       'victoriametrics',
@@ -278,6 +292,41 @@ describe('docker-compose.yaml as written (what compose v2 reads)', () => {
       const expected = PROFILES.filter((profile) => PROFILE_COMPONENTS[profile].includes(component));
       assert.deepEqual([...profilesOf(component)].sort(), expected.sort(), component);
     }
+  });
+
+  // Issue 15: an optional dashboard, only with its own profile, provisioned from the repository.
+  it('runs Grafana only in the grafana profile, pinned, on 127.0.0.1:3000, with the dashboard', () => {
+    const grafana = mapping(services.grafana, 'grafana');
+    assert.deepEqual(profilesOf('grafana'), ['grafana']);
+    assert.match(String(grafana.image), /^grafana\/grafana:\d+\.\d+\.\d+$/);
+    assert.deepEqual(grafana.ports, ['127.0.0.1:3000:3000']);
+    const volumes = list(grafana.volumes, 'grafana.volumes') as string[];
+    assert.ok(volumes.includes('./config/grafana/provisioning:/etc/grafana/provisioning:ro'));
+    assert.ok(
+      volumes.includes('./config/grafana/edge-gateway.json:/var/lib/grafana/dashboards/edge-gateway.json:ro'),
+    );
+    const datasources = mapping(
+      readRepoYaml('config/grafana/provisioning/datasources/gateway-prometheus.yaml'),
+      'datasources',
+    );
+    const [datasource] = list(datasources.datasources, 'datasources').map((entry) =>
+      mapping(entry, 'datasource'),
+    );
+    // Through the gateway with a read key from the environment, never a key in the repository.
+    assert.equal(datasource?.url, 'http://gateway:9090');
+    assert.equal(mapping(datasource?.jsonData, 'jsonData').httpHeaderName1, 'X-API-Key');
+    assert.equal(
+      mapping(datasource?.secureJsonData, 'secureJsonData').httpHeaderValue1,
+      '$GRAFANA_GATEWAY_KEY',
+    );
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: compose's interpolation, not a JS template
+    assert.equal(mapping(grafana.environment, 'environment').GRAFANA_GATEWAY_KEY, '${GRAFANA_GATEWAY_KEY:-}');
+    const providers = mapping(
+      readRepoYaml('config/grafana/provisioning/dashboards/edge-gateway.yaml'),
+      'providers',
+    );
+    const [provider] = list(providers.providers, 'providers').map((entry) => mapping(entry, 'provider'));
+    assert.equal(mapping(provider?.options, 'options').path, '/var/lib/grafana/dashboards');
   });
 
   it('builds the gateway from the repository and pins every image', () => {

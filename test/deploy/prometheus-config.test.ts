@@ -28,7 +28,10 @@ function scrapeTargets(config: Record<string, unknown>): string[] {
 
 describe('config/prometheus', () => {
   it('holds one file per profile that runs Prometheus, and nothing else', () => {
-    const files = readdirSync(join(REPO_ROOT, CONFIG_DIR)).sort();
+    const files = readdirSync(join(REPO_ROOT, CONFIG_DIR), { withFileTypes: true })
+      .filter((entry) => entry.isFile())
+      .map((entry) => entry.name)
+      .sort();
     assert.deepEqual(files, PROFILES_WITH_PROMETHEUS.map((profile) => `${profile}.yaml`).sort());
   });
 
@@ -48,7 +51,7 @@ describe('config/prometheus', () => {
         for (const target of scrapeTargets(config)) {
           const host = target.split(':')[0] ?? '';
           assert.ok(
-            host === 'localhost' || (components as readonly string[]).includes(host),
+            host === 'localhost' || host === 'gateway' || (components as readonly string[]).includes(host),
             `${target}: ${host} does not run in ${profile}`,
           );
         }
@@ -60,6 +63,24 @@ describe('config/prometheus', () => {
           ? ['otel-collector:8888', 'otel-collector:8889']
           : [];
         assert.deepEqual(targets.filter((target) => target.startsWith('otel-collector:')).sort(), expected);
+      });
+
+      // Issue 15: every Prometheus of the stack watches the gateway.
+      it('scrapes the gateway as job edge-gateway on gateway:9902 and loads its alert rules', () => {
+        const jobs = list(config.scrape_configs ?? [], 'scrape_configs').map((job) => mapping(job, 'job'));
+        const gateway = jobs.find((job) => job.job_name === 'edge-gateway');
+        assert.ok(gateway, 'a scrape job named edge-gateway');
+        assert.deepEqual(
+          list(gateway.static_configs, 'static_configs').flatMap(
+            (group) => list(mapping(group, 'static_config').targets, 'targets') as string[],
+          ),
+          ['gateway:9902'],
+        );
+        assert.deepEqual(config.rule_files, ['rules/edge-gateway.yaml']);
+        // promtool check config (above) has checked the rules through this path, relative to
+        // the file: the same path in the repository and under /etc/prometheus in the container.
+        const result = runTool('promtool', ['check', 'config', join(REPO_ROOT, file)]);
+        assert.match(result.stdout, /SUCCESS: \d+ rules found/);
       });
 
       it('remote_writes to VictoriaMetrics exactly when the profile runs it', () => {
