@@ -11,7 +11,8 @@ import type { CredentialLimits, RequestRate } from './types.js';
 export const LIMIT_OPTIONS = ['rate', 'burst', 'bytes', 'inflight'] as const;
 export type LimitOption = (typeof LIMIT_OPTIONS)[number];
 
-const NO_LIMITS_FROZEN: CredentialLimits = Object.freeze({
+/** A credential without limit options (and every legacy credential). */
+export const NO_LIMITS: CredentialLimits = Object.freeze({
   rate: null,
   bytesPerMinute: null,
   inflight: null,
@@ -63,7 +64,7 @@ export function readLimits(
     }
   }
   const inflight = inflightText === undefined ? null : readCount(variable, 'inflight', inflightText, errors);
-  if (rate === null && bytesPerMinute === null && inflight === null) return NO_LIMITS_FROZEN;
+  if (rate === null && bytesPerMinute === null && inflight === null) return NO_LIMITS;
   return Object.freeze({ rate, bytesPerMinute, inflight });
 }
 

@@ -259,6 +259,25 @@ export class Http1Listener {
           `scope_denied:${admission.scope}`,
         );
         return;
+      case 'limited': {
+        const { refusal, principal } = admission;
+        this.answerText(
+          req,
+          res,
+          429,
+          refusal.text,
+          startedAt,
+          principal.identity,
+          'credential_limit:rate',
+          undefined,
+          {
+            'retry-after': String(refusal.retryAfterSeconds),
+            'ratelimit-policy': refusal.policy,
+            ratelimit: refusal.state,
+          },
+        );
+        return;
+      }
       case 'admitted':
         break;
     }
