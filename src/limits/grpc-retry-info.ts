@@ -37,11 +37,13 @@ export const RETRY_INFO_TYPE_URL = 'type.googleapis.com/google.rpc.RetryInfo';
 
 /** base64 of google.rpc.Status{code, message, details: [RetryInfo{retry_delay}]}. */
 export function statusDetailsWithRetry(code: number, message: string, retryDelayMs: number): string {
-  const retryInfo = RetryInfo.encode(
-    RetryInfo.fromObject({
-      retry_delay: { seconds: Math.floor(retryDelayMs / 1000), nanos: (retryDelayMs % 1000) * 1_000_000 },
-    }),
-  ).finish();
+  const nanos = (retryDelayMs % 1000) * 1_000_000;
+  // Zero fields are left out, as a proto3 encoder does.
+  const retryDelay =
+    nanos === 0
+      ? { seconds: Math.floor(retryDelayMs / 1000) }
+      : { seconds: Math.floor(retryDelayMs / 1000), nanos };
+  const retryInfo = RetryInfo.encode(RetryInfo.fromObject({ retry_delay: retryDelay })).finish();
   const status = Status.fromObject({
     code,
     message,
