@@ -18,6 +18,28 @@ export interface RateRefusal {
  */
 export class RequestRateLimiter {
   private readonly buckets = new Map<string, { rate: RequestRate; bucket: TokenBucket }>();
+  private readonly byteBuckets = new Map<string, { perMinute: number; bucket: TokenBucket }>();
+
+  /**
+   * null when `identity` may send a body of `bytes` now (and takes them), else how it is
+   * refused: a body larger than the whole per-minute budget is refused for a minute.
+   */
+  takeBytes(identity: string, perMinute: number, bytes: number, now: number): RateRefusal | null {
+    let entry = this.byteBuckets.get(identity);
+    if (entry === undefined || entry.perMinute !== perMinute) {
+      entry = { perMinute, bucket: new TokenBucket(perMinute, perMinute / 60, now) };
+      this.byteBuckets.set(identity, entry);
+    }
+    const waitMs = entry.bucket.take(bytes, now);
+    if (waitMs === 0) return null;
+    const retryAfterSeconds = Math.ceil(waitMs / 1000);
+    return {
+      retryAfterSeconds,
+      policy: `"bytes";q=${perMinute};w=60`,
+      state: `"bytes";r=${entry.bucket.remaining(now)};t=${retryAfterSeconds}`,
+      text: `byte limit of ${identity} exceeded`,
+    };
+  }
 
   /** null when `identity` may send a request now (and takes one), else how it is refused. */
   take(identity: string, rate: RequestRate, now: number): RateRefusal | null {

@@ -22,12 +22,14 @@ const HTTP_KEY = secret('http');
 const GRPC_KEY = secret('grpc');
 const EXPORTER_KEY = secret('exporter');
 const FREE_KEY = secret('free');
+const BYTES_KEY = secret('bytes');
 
 const envFile = [
   `GATEWAY_KEY_LIMITED_HTTP=${HTTP_KEY}; scopes=ingest; rate=2/min; burst=2`,
   `GATEWAY_KEY_LIMITED_GRPC=${GRPC_KEY}; scopes=ingest; rate=2/min; burst=2`,
   `GATEWAY_KEY_EXPORTER=${EXPORTER_KEY}; scopes=ingest; rate=1/s; burst=1`,
   `GATEWAY_KEY_FREE=${FREE_KEY}; scopes=ingest`,
+  `GATEWAY_KEY_LIMITED_BYTES=${BYTES_KEY}; scopes=ingest; bytes=1KiB/min`,
   '',
 ].join('\n');
 
@@ -70,7 +72,7 @@ describe('per-credential rate limits (issue 14)', () => {
   let gateway: RunningGateway;
 
   before(async () => {
-    for (const value of [HTTP_KEY, GRPC_KEY, EXPORTER_KEY, FREE_KEY])
+    for (const value of [HTTP_KEY, GRPC_KEY, EXPORTER_KEY, FREE_KEY, BYTES_KEY])
       registerSecret({ kind: 'api-key', value });
     receiver = await startOtlpReceiver();
     gateway = await startGatewayFor({ grpc: receiver.grpcUrl, http: receiver.httpUrl }, {}, envFile);
@@ -124,6 +126,42 @@ describe('per-credential rate limits (issue 14)', () => {
       .filter((line) => line.startsWith('gateway_auth_failures_total{'))
       .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
     assert.equal(failures, 0, 'a limited request is not an auth failure');
+  });
+
+  test('HTTP/1.1: a body whose Content-Length is over the byte budget is refused before it is read', async () => {
+    // 600 bytes of an unknown field (15, length-delimited): an export request the receiver accepts.
+    const body = Buffer.concat([Buffer.from([0x7a, 0xd5, 0x04]), Buffer.alloc(597)]);
+    const post = () =>
+      fetch(`${gateway.url('http')}/v1/traces`, {
+        method: 'POST',
+        headers: { 'x-api-key': BYTES_KEY, 'content-type': 'application/x-protobuf' },
+        body,
+      });
+    const before = receiver.requests['http-protobuf'];
+    const first = await post();
+    assert.notEqual(first.status, 429);
+    await first.arrayBuffer();
+    const limited = await post();
+    assert.equal(limited.status, 429);
+    assert.equal(limited.headers.get('ratelimit-policy'), '"bytes";q=1024;w=60');
+    const retryAfter = Number(limited.headers.get('retry-after'));
+    // 424 bytes left of 1024; the 176 missing come back at 1024/60 bytes a second: 10.3 s.
+    assert.ok(retryAfter >= 10 && retryAfter <= 11, `Retry-After ${retryAfter}`);
+    assert.match(limited.headers.get('ratelimit') ?? '', new RegExp(`^"bytes";r=42\\d;t=${retryAfter}$`));
+    assert.equal(await limited.text(), 'byte limit of limited-bytes exceeded');
+    assert.equal(
+      receiver.requests['http-protobuf'] - before,
+      1,
+      'the refused body never reached the upstream',
+    );
+    assert.equal(
+      await metricValue(
+        gateway,
+        'gateway_credential_limit_reached_total',
+        'listener="otlp-http",credential="limited-bytes",limit="bytes"',
+      ),
+      1,
+    );
   });
 
   test('gRPC: over the rate, RESOURCE_EXHAUSTED with a google.rpc.RetryInfo in grpc-status-details-bin', async () => {
