@@ -10,6 +10,7 @@ import { formatAddress, redactedConfig } from './config/redact.js';
 import type { ReloadResult } from './config/reloader.js';
 import { mergeReloadable, settingsNeedingRestart } from './config/restart-needed.js';
 import type { GatewayConfig, ListenerConfig } from './config/types.js';
+import { RequestRateLimiter } from './limits/request-rate-limiter.js';
 import { connectionsPerListener, openFileLimit } from './listeners/connection-admission.js';
 import { GRPC_UPSTREAM_SESSIONS, GrpcListener } from './listeners/grpc.js';
 import { HTTP1_UPSTREAM_CONNECTIONS, Http1Listener } from './listeners/http1.js';
@@ -122,6 +123,7 @@ export class Gateway {
         ),
       ),
     };
+    const rates = new RequestRateLimiter();
     for (const listener of dataListeners) {
       if (listener.upstream === null) continue;
       const options = {
@@ -135,6 +137,7 @@ export class Gateway {
         responseTimeoutMs: config.upstreamTimeoutMs,
         protection: {
           limiter: this.failureLimiter,
+          rates,
           limits: limits.forListener(listener.name),
           timeouts,
           tls,

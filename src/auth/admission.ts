@@ -1,4 +1,5 @@
 import type { ListenerName, Scope } from '../config/types.js';
+import type { RateRefusal, RequestRateLimiter } from '../limits/request-rate-limiter.js';
 import type { CredentialMetrics } from '../observability/credential-metrics.js';
 import type { ListenerLimitMetrics } from '../observability/limit-metrics.js';
 import type { ListenerMetrics } from '../observability/metrics.js';
@@ -16,6 +17,8 @@ import { classifyRequest } from './route-scope.js';
  * - `bad-target`: authenticated, but the target has no single meaning (400);
  * - `forbidden`: authenticated, but the credential lacks the scope the target needs (403 /
  *   PERMISSION_DENIED); not an authentication failure, so not counted toward the limit;
+ * - `limited`: authenticated and allowed, but over its credential's rate= (429 /
+ *   RESOURCE_EXHAUSTED with the retry delay); not an authentication failure (issue 14);
  * - `admitted`: forward `target` (the path as classified) for `principal`.
  */
 export type Admission =
@@ -28,6 +31,7 @@ export type Admission =
       readonly scope: Scope;
       readonly text: string;
     }
+  | { readonly kind: 'limited'; readonly principal: Principal; readonly refusal: RateRefusal }
   | { readonly kind: 'admitted'; readonly principal: Principal; readonly target: string };
 
 /** The one-line 403 body and gRPC message: which scope is missing, never whose credential. */
@@ -45,6 +49,7 @@ export interface RequestAdmissionOptions {
   readonly listener: ListenerName;
   readonly auth: AuthState;
   readonly limiter: AuthFailureLimiter;
+  readonly rates: RequestRateLimiter;
   readonly metrics: ListenerMetrics;
   readonly limits: ListenerLimitMetrics;
   readonly credentials: CredentialMetrics;
@@ -65,12 +70,17 @@ export class RequestAdmission {
     readonly auth: AuthState;
     readonly metrics: ListenerMetrics;
     readonly credentialMetrics: CredentialMetrics;
-    readonly protection: { readonly limiter: AuthFailureLimiter; readonly limits: ListenerLimitMetrics };
+    readonly protection: {
+      readonly limiter: AuthFailureLimiter;
+      readonly rates: RequestRateLimiter;
+      readonly limits: ListenerLimitMetrics;
+    };
   }): RequestAdmission {
     return new RequestAdmission({
       listener: options.config.name,
       auth: options.auth,
       limiter: options.protection.limiter,
+      rates: options.protection.rates,
       metrics: options.metrics,
       limits: options.protection.limits,
       credentials: options.credentialMetrics,
@@ -146,6 +156,14 @@ export class RequestAdmission {
     if ((principal.scopes & SCOPE_BITS[route.scope]) === 0) {
       this.options.credentials.denied(principal.identity, route.scope);
       return { kind: 'forbidden', principal, scope: route.scope, text: LACKS[route.scope] };
+    }
+    const { rate } = principal.limits;
+    if (rate !== null) {
+      const refusal = this.options.rates.take(principal.identity, rate, Date.now());
+      if (refusal !== null) {
+        this.options.limits.credentialLimited(principal.identity, 'rate');
+        return { kind: 'limited', principal, refusal };
+      }
     }
     return { kind: 'admitted', principal, target: route.target };
   }

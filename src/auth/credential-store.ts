@@ -1,5 +1,12 @@
 import { hash as digest, timingSafeEqual } from 'node:crypto';
-import { type AuthMethod, type GatewayConfig, SCOPES, type Scope } from '../config/types.js';
+import { NO_LIMITS } from '../config/credential-limits.js';
+import {
+  type AuthMethod,
+  type CredentialLimits,
+  type GatewayConfig,
+  SCOPES,
+  type Scope,
+} from '../config/types.js';
 import { type BcryptVerifier, decoyHashLike } from './bcrypt-verifier.js';
 import type { BasicPair, PresentedCredential } from './presented-credential.js';
 
@@ -39,13 +46,20 @@ export interface Principal {
   readonly scopes: number;
   /** Milliseconds since the epoch from which it is refused, or null. */
   readonly expiresAt: number | null;
+  /** Its rate, byte and in-flight limits (issue 14). */
+  readonly limits: CredentialLimits;
 }
 
 export type AuthOutcome = Principal | { readonly ok: false; readonly reason: AuthFailureReason };
 
-function principal(identity: string, scopes: readonly Scope[], expiresAt: number | null): Principal {
+function principal(
+  identity: string,
+  scopes: readonly Scope[],
+  expiresAt: number | null,
+  limits: CredentialLimits = NO_LIMITS,
+): Principal {
   const bits = scopes.reduce((sum, scope) => sum | SCOPE_BITS[scope], 0);
-  return Object.freeze({ ok: true as const, identity, scopes: bits, expiresAt });
+  return Object.freeze({ ok: true as const, identity, scopes: bits, expiresAt, limits });
 }
 
 const FAILURES = Object.fromEntries(
@@ -97,7 +111,7 @@ export class CredentialStore {
       this.addUser(credential, principal(credential.user, SCOPES, null));
     }
     for (const named of config.namedCredentials ?? []) {
-      const success = principal(named.name, named.scopes, named.expiresAt);
+      const success = principal(named.name, named.scopes, named.expiresAt, named.limits);
       if (named.secret.kind === 'key') {
         this.keysByDigest.set(Buffer.from(named.secret.sha256Hex, 'hex').toString('base64'), success);
       } else {

@@ -158,6 +158,8 @@ function describeCredentials(config: GatewayConfig, now: number): string[] {
   const summaries = credentialSummaries(config);
   if (summaries.length === 0) return ['  none'];
   const soon = new Map(expiring(summaries, now).map((entry) => [entry.summary, entry]));
+  // The limits column (issue 14) only when some credential has limits.
+  const withLimits = summaries.some((summary) => summary.limits !== undefined);
   const rows = summaries.map((summary) => {
     const entry = soon.get(summary);
     const expiresAt = summary.expires === null ? null : Date.parse(summary.expires);
@@ -168,9 +170,10 @@ function describeCredentials(config: GatewayConfig, now: number): string[] {
       scopeText(summary.scopes),
       expiresAt === null ? 'never' : formatInstant(expiresAt) + when,
       summary.source + (summary.placeholder === true ? ' (the stock placeholder)' : ''),
+      ...(withLimits ? [summary.limits ?? 'none'] : []),
     ];
   });
-  const table = [['name', 'kind', 'scopes', 'expires', 'source'], ...rows];
+  const table = [['name', 'kind', 'scopes', 'expires', 'source', ...(withLimits ? ['limits'] : [])], ...rows];
   const widths =
     table[0]?.map((_, column) => Math.max(...table.map((row) => row[column]?.length ?? 0))) ?? [];
   const lines = table.map((row) =>

@@ -1,4 +1,5 @@
 import { keyIdentity } from '../auth/credential-store.js';
+import { limitsText } from './credential-limits.js';
 import { type GatewayConfig, PLACEHOLDER_API_KEY, SCOPES, type Scope } from './types.js';
 
 /** One credential as check, /config_dump and /credentials show it: never its secret or digest. */
@@ -15,6 +16,8 @@ export interface CredentialSummary {
   readonly legacy: boolean;
   /** The public stock key. */
   readonly placeholder?: boolean;
+  /** `rate 100/s burst 100, bytes 64MiB/min`: only when it has limits (issue 14). */
+  readonly limits?: string;
 }
 
 /** The credentials the configured auth method accepts, legacy first, then named ones by name. */
@@ -50,6 +53,7 @@ export function credentialSummaries(config: GatewayConfig): CredentialSummary[] 
   for (const credential of config.namedCredentials) {
     const kind = credential.secret.kind;
     if ((kind === 'key' && !keys) || (kind === 'user' && !users)) continue;
+    const limits = limitsText(credential.limits);
     out.push({
       name: credential.name,
       kind,
@@ -57,6 +61,7 @@ export function credentialSummaries(config: GatewayConfig): CredentialSummary[] 
       expires: credential.expiresAt === null ? null : new Date(credential.expiresAt).toISOString(),
       source: credential.variable,
       legacy: false,
+      ...(limits === null ? {} : { limits }),
     });
   }
   return out;

@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto';
+import { LIMIT_OPTIONS, readLimits } from './credential-limits.js';
 import { isHeaderSafe, userCredential } from './credentials.js';
 import type { EnvVars } from './env-source.js';
 import { type BasicCredential, type NamedCredential, type NamedSecret, SCOPES, type Scope } from './types.js';
@@ -8,6 +9,8 @@ import { type BasicCredential, type NamedCredential, type NamedSecret, SCOPES, t
  *
  *   GATEWAY_KEY_<NAME>=<key or sha256:<64 hex>>; scopes=<scope>[+<scope>...][; expires=<date>]
  *   GATEWAY_USER_<NAME>=<user>:<password or bcrypt hash>; scopes=...[; expires=...]
+ *
+ * and the limit options of credential-limits.ts (issue 14): rate=, burst=, bytes=, inflight=.
  *
  * The value is `;`-separated: the secret first, then `name=value` options. A key never holds
  * `;` (gen-key keys are base64url); a password that does must be given as a bcrypt hash, whose
@@ -25,7 +28,7 @@ const OPTION = /^([a-z]+)=(.*)$/s;
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const DATE_TIME =
   /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/;
-const OPTIONS = ['scopes', 'expires'] as const;
+const OPTIONS = ['scopes', 'expires', ...LIMIT_OPTIONS] as const;
 /** The words of scopes= (and of the CLI's --scopes). */
 export const SCOPES_HELP = 'ingest, read, admin or all, joined with +';
 const SEMICOLON_HINT =
@@ -146,7 +149,7 @@ function readOne(
     const [, option, optionValue] = (match ?? []) as unknown as [string, string | undefined, string];
     if (option === undefined || !(OPTIONS as readonly string[]).includes(option)) {
       errors.push(
-        `${variable}: part ${index + 2} (after ${ordinal(index + 1)} ";") is not an option: the options are scopes= and expires=${hint}`,
+        `${variable}: part ${index + 2} (after ${ordinal(index + 1)} ";") is not an option: the options are scopes=, expires=, rate=, burst=, bytes= and inflight=${hint}`,
       );
     } else if (options.has(option)) {
       errors.push(`${variable}: option ${option}= is given twice`);
@@ -161,9 +164,10 @@ function readOne(
   }
   const expiresText = options.get('expires');
   const expiresAt = expiresText === undefined ? null : readExpiry(variable, expiresText, errors);
+  const limits = readLimits(variable, options, errors);
   const secret = readSecret(variable, kind, secretText, errors);
   if (errors.length > before || secret === null || scopes === null) return null;
-  return { name, variable, secret, scopes, expiresAt };
+  return { name, variable, secret, scopes, expiresAt, limits };
 }
 
 function readSecret(

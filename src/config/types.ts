@@ -45,6 +45,24 @@ export interface NamedCredential {
   readonly scopes: readonly Scope[];
   /** Milliseconds since the epoch from which it is refused, or null: it does not expire. */
   readonly expiresAt: number | null;
+  /** rate=, burst=, bytes=, inflight= (issue 14); each null when not set. */
+  readonly limits: CredentialLimits;
+}
+
+/** A request rate: `count` requests per `windowSeconds`, in bursts of at most `burst`. */
+export interface RequestRate {
+  readonly count: number;
+  readonly windowSeconds: 1 | 60;
+  readonly burst: number;
+}
+
+/** What one credential may use (issue 14). Rate and bytes are budgets; inflight is per process. */
+export interface CredentialLimits {
+  readonly rate: RequestRate | null;
+  /** Request body bytes per minute on ingest paths. */
+  readonly bytesPerMinute: number | null;
+  /** Requests in progress at once, per gateway process. */
+  readonly inflight: number | null;
 }
 
 export interface GatewayConfig {

@@ -17,6 +17,7 @@ import { type Admission, RequestAdmission } from '../auth/admission.js';
 import type { AuthState } from '../auth/auth-state.js';
 import type { AuthFailureReason } from '../auth/credential-store.js';
 import type { ListenerConfig } from '../config/types.js';
+import { statusDetailsWithRetry } from '../limits/grpc-retry-info.js';
 import type { AccessLog } from '../observability/access-log.js';
 import { type CredentialMetrics, grpcCodeClass } from '../observability/credential-metrics.js';
 import type { Logger } from '../observability/logger.js';
@@ -306,6 +307,35 @@ export class GrpcListener {
       );
       return;
     }
+    if (admission.kind === 'limited') {
+      // Not an authentication failure; the RetryInfo tells the exporter when to send it again.
+      const { identity } = admission.principal;
+      const { refusal } = admission;
+      const answer = {
+        grpcStatus: GRPC_RESOURCE_EXHAUSTED,
+        message: refusal.text,
+        retryAfterSeconds: refusal.retryAfterSeconds,
+        details: statusDetailsWithRetry(
+          GRPC_RESOURCE_EXHAUSTED,
+          refusal.text,
+          refusal.retryAfterSeconds * 1000,
+        ),
+      };
+      answerWhenRequestEnds(stream, answer, () =>
+        this.finish(
+          stream,
+          headers,
+          String(GRPC_RESOURCE_EXHAUSTED),
+          startedAt,
+          identity,
+          0,
+          0,
+          undefined,
+          'credential_limit:rate',
+        ),
+      );
+      return;
+    }
     if (admission.kind === 'bad-target' || admission.kind === 'forbidden') {
       // Not an authentication failure: nothing toward AUTH_FAILURE_LIMIT, nothing upstream.
       const status = admission.kind === 'forbidden' ? GRPC_PERMISSION_DENIED : GRPC_INVALID_ARGUMENT;
@@ -390,6 +420,7 @@ function respondTrailersOnly(
   grpcStatus: number,
   message: string,
   retryAfterSeconds?: number,
+  details?: string,
 ): void {
   if (stream.headersSent || stream.destroyed) {
     stream.close(NGHTTP2_INTERNAL_ERROR);
@@ -402,6 +433,7 @@ function respondTrailersOnly(
     'grpc-message': encodeGrpcMessage(message),
   };
   if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
+  if (details !== undefined) headers['grpc-status-details-bin'] = details;
   stream.respond(headers, { endStream: true });
   // Still sending after the grace period (see answerWhenRequestEnds): nothing more is read.
   if (!stream.readableEnded) stream.close(NGHTTP2_NO_ERROR);
@@ -438,7 +470,7 @@ const UNWANTED_BODY_GRACE_MS = 1000;
  */
 function answerWhenRequestEnds(
   stream: ServerHttp2Stream,
-  answer: { grpcStatus: number; message: string; retryAfterSeconds?: number },
+  answer: { grpcStatus: number; message: string; retryAfterSeconds?: number; details?: string },
   then: () => void,
 ): void {
   let settled = false;
@@ -448,7 +480,13 @@ function answerWhenRequestEnds(
     settled = true;
     clearTimeout(timer);
     if (!stream.destroyed && !stream.closed)
-      respondTrailersOnly(stream, answer.grpcStatus, answer.message, answer.retryAfterSeconds);
+      respondTrailersOnly(
+        stream,
+        answer.grpcStatus,
+        answer.message,
+        answer.retryAfterSeconds,
+        answer.details,
+      );
     then();
   };
   if (stream.readableEnded) {

@@ -14,6 +14,7 @@ import { type Admission, RequestAdmission } from '../auth/admission.js';
 import type { AuthState } from '../auth/auth-state.js';
 import type { AuthFailureReason, AuthOutcome } from '../auth/credential-store.js';
 import type { ListenerConfig } from '../config/types.js';
+import type { RateRefusal } from '../limits/request-rate-limiter.js';
 import type { AccessLog } from '../observability/access-log.js';
 import { type CredentialMetrics, httpCodeClass } from '../observability/credential-metrics.js';
 import type { Logger } from '../observability/logger.js';
@@ -264,10 +265,31 @@ export class Http1Listener {
           `scope_denied:${admission.scope}`,
         );
         return;
+      case 'limited':
+        this.refuseOverCredentialLimit(
+          req,
+          res,
+          admission.refusal,
+          startedAt,
+          admission.principal.identity,
+          'rate',
+        );
+        return;
       case 'admitted':
         break;
     }
     const identity = admission.principal.identity;
+    const { bytesPerMinute } = admission.principal.limits;
+    const declared = Number(req.headers['content-length']);
+    if (bytesPerMinute !== null && declared > 0) {
+      // bytes= (issue 14): refused by its Content-Length before any of the body is read.
+      const refusal = this.options.protection.rates.takeBytes(identity, bytesPerMinute, declared, Date.now());
+      if (refusal !== null) {
+        this.options.protection.limits.credentialLimited(identity, 'bytes');
+        this.refuseOverCredentialLimit(req, res, refusal, startedAt, identity, 'bytes');
+        return;
+      }
+    }
     if (!framingIsPlain(req)) {
       // Node's parser rejects most ambiguous framing itself; what it lets through to here
       // (a Transfer-Encoding that is not just "chunked") is refused before reaching the upstream.
@@ -393,6 +415,32 @@ export class Http1Listener {
     res.writeHead(429, textHeaders(TOO_MANY_FAILURES_TEXT, { 'retry-after': String(retryAfterSeconds) }));
     res.end(TOO_MANY_FAILURES_TEXT);
     this.finish(req, 429, startedAt, undefined, 0, 0, undefined, 'auth_failure_limit', undefined, failures);
+  }
+
+  /** 429 for a credential over its rate= or bytes= (issue 14), with the RateLimit headers. */
+  private refuseOverCredentialLimit(
+    req: IncomingMessage,
+    res: ServerResponse,
+    refusal: RateRefusal,
+    startedAt: number,
+    identity: string,
+    limit: 'rate' | 'bytes',
+  ): void {
+    this.answerText(
+      req,
+      res,
+      429,
+      refusal.text,
+      startedAt,
+      identity,
+      `credential_limit:${limit}`,
+      undefined,
+      {
+        'retry-after': String(refusal.retryAfterSeconds),
+        'ratelimit-policy': refusal.policy,
+        ratelimit: refusal.state,
+      },
+    );
   }
 
   answerText(

@@ -1,4 +1,5 @@
 import type { AuthFailureLimiter } from '../auth/failure-limiter.js';
+import type { RequestRateLimiter } from '../limits/request-rate-limiter.js';
 import type { ListenerLimitMetrics } from '../observability/limit-metrics.js';
 import type { ConnectionCaps } from './connection-admission.js';
 import type { TlsMaterial } from './tls-certificates.js';
@@ -19,6 +20,8 @@ export interface ClientTimeouts {
 export interface ListenerProtection {
   /** Shared by all listeners: a client's failures on one port count on every port. */
   readonly limiter: AuthFailureLimiter;
+  /** The credentials' rate= budgets, shared by all listeners (issue 14). */
+  readonly rates: RequestRateLimiter;
   readonly limits: ListenerLimitMetrics;
   readonly timeouts: ClientTimeouts;
   /** Certificate and key when the data ports speak TLS, else null. */

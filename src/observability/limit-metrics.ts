@@ -29,6 +29,7 @@ export class LimitMetrics {
   readonly pipeliningLimit: Counter<'listener'>;
   readonly connectionLimit: Counter<'listener' | 'limit'>;
   readonly upstreamPoolLimit: Counter<'listener'>;
+  readonly credentialLimit: Counter<'listener' | 'credential' | 'limit'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -74,6 +75,12 @@ export class LimitMetrics {
       labelNames: ['listener'],
       registers,
     });
+    this.credentialLimit = new Counter({
+      name: 'gateway_credential_limit_reached_total',
+      help: 'Requests refused with 429 / RESOURCE_EXHAUSTED because their credential was over one of its limits (rate=, bytes=, inflight=; issue 14).',
+      labelNames: ['listener', 'credential', 'limit'],
+      registers,
+    });
   }
 
   forListener(listener: ListenerName): ListenerLimitMetrics {
@@ -91,7 +98,10 @@ export class ListenerLimitMetrics {
   readonly connectionLimit: Readonly<Record<ConnectionLimit, CounterChild>>;
   readonly upstreamPoolLimit: CounterChild;
 
-  constructor(metrics: LimitMetrics, listener: ListenerName) {
+  constructor(
+    private readonly metrics: LimitMetrics,
+    private readonly listener: ListenerName,
+  ) {
     this.authFailureLimit = metrics.authFailureLimit.labels(listener);
     this.headerSizeLimit = metrics.headerSizeLimit.labels(listener);
     this.clientTimeouts = Object.fromEntries(
@@ -105,5 +115,10 @@ export class ListenerLimitMetrics {
       CONNECTION_LIMITS.map((limit) => [limit, metrics.connectionLimit.labels(listener, limit)]),
     ) as Record<ConnectionLimit, CounterChild>;
     this.upstreamPoolLimit = metrics.upstreamPoolLimit.labels(listener);
+  }
+
+  /** A request of `credential` refused by its `limit` (names are bounded by the configuration). */
+  credentialLimited(credential: string, limit: 'rate' | 'bytes' | 'inflight'): void {
+    this.metrics.credentialLimit.labels(this.listener, credential, limit).inc();
   }
 }

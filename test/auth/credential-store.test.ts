@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { BcryptVerifier } from '../../src/auth/bcrypt-verifier.js';
 import { type AuthOutcome, CredentialStore, keyIdentity } from '../../src/auth/credential-store.js';
 import { readPresentedCredential } from '../../src/auth/presented-credential.js';
+import { NO_LIMITS } from '../../src/config/credential-limits.js';
 import type { AuthMethod, BasicCredential } from '../../src/config/types.js';
 
 const verifier = (overrides: Partial<ConstructorParameters<typeof BcryptVerifier>[0]> = {}) =>
@@ -40,7 +41,13 @@ async function auth(s: CredentialStore, rawHeaders: string[]): Promise<AuthOutco
   return await s.authenticate(readPresentedCredential(rawHeaders));
 }
 
-const accepted = (identity: string): AuthOutcome => ({ ok: true, identity, scopes: 7, expiresAt: null });
+const accepted = (identity: string): AuthOutcome => ({
+  ok: true,
+  identity,
+  scopes: 7,
+  expiresAt: null,
+  limits: NO_LIMITS,
+});
 const rejected = (reason: string) => ({ ok: false, reason });
 
 describe('keyIdentity', () => {

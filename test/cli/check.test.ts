@@ -437,3 +437,47 @@ describe('edge-gateway check: the credentials table, expiry warnings, legacy hin
     assert.equal(byName.get('grafana')?.scopes, 'read');
   });
 });
+
+describe('edge-gateway check: credential limits (issue 14)', () => {
+  const LIMITED_KEY = 'limited-bGltaXRlZC1zZWNyZXQta2V5LXgx';
+  const OTHER_KEY = 'other-b3RoZXItc2VjcmV0LWtleS15eXl5';
+  const limitsFile = (name: string, lines: readonly string[]): string => {
+    registerEnvFileSecrets(lines.join('\n'));
+    return files.envFile(name, lines);
+  };
+
+  test('a limits column when some credential has limits, none for the others', () => {
+    const result = runCli([
+      'check',
+      '-f',
+      limitsFile('limits.env', [
+        `GATEWAY_KEY_CHECKOUT_SERVICE=${LIMITED_KEY}; scopes=ingest; rate=100/s; burst=200; bytes=64MiB/min; inflight=8`,
+        `GATEWAY_KEY_OTHER=${OTHER_KEY}; scopes=read`,
+      ]),
+    ]);
+    assert.equal(result.status, 0, result.stderr);
+    assertNoSecret(result, [LIMITED_KEY, OTHER_KEY]);
+    assert.match(result.stdout, /name\s+kind\s+scopes\s+expires\s+source\s+limits/);
+    assert.match(
+      result.stdout,
+      /checkout-service .*GATEWAY_KEY_CHECKOUT_SERVICE\s+rate 100\/s burst 200, bytes 64MiB\/min, inflight 8/,
+    );
+    assert.match(result.stdout, /other .*GATEWAY_KEY_OTHER\s+none/);
+  });
+
+  test('bad limit values: exit 2, each error naming its variable, no secret', () => {
+    const result = runCli([
+      'check',
+      '-f',
+      limitsFile('bad-limits.env', [
+        `GATEWAY_KEY_CHECKOUT_SERVICE=${LIMITED_KEY}; scopes=ingest; rate=fast; bytes=64MB/min`,
+        `GATEWAY_KEY_OTHER=${OTHER_KEY}; scopes=read; inflight=0`,
+      ]),
+    ]);
+    assert.equal(result.status, 2, result.stdout);
+    assertNoSecret(result, [LIMITED_KEY, OTHER_KEY]);
+    assert.match(result.stderr, /GATEWAY_KEY_CHECKOUT_SERVICE: rate= must be/);
+    assert.match(result.stderr, /GATEWAY_KEY_CHECKOUT_SERVICE: bytes= must be/);
+    assert.match(result.stderr, /GATEWAY_KEY_OTHER: inflight= must be/);
+  });
+});
