@@ -105,6 +105,7 @@ describe('edge-gateway gen-key --name (issue 12)', () => {
       secret: { kind: 'key', sha256Hex: sha256(key) },
       scopes: ['ingest'],
       expiresAt: Date.parse(`${EXPIRES}T00:00:00Z`),
+      limits: { rate: null, bytesPerMinute: null, inflight: null },
     });
   });
 

@@ -200,6 +200,7 @@ describe('edge-gateway hash-password --scopes: a GATEWAY_USER_<NAME> line (issue
       secret: { kind: 'user', credential: { user: 'grafana', kind: 'bcrypt', hash } },
       scopes: ['read'],
       expiresAt: Date.parse(`${EXPIRES}T00:00:00Z`),
+      limits: { rate: null, bytesPerMinute: null, inflight: null },
     });
   });
 

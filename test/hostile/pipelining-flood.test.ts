@@ -97,7 +97,9 @@ test('an unauthenticated pipelining flood is bounded: honest clients served, RSS
     `honest answers: ${honest.join(',')}`,
   );
   assert.ok(
-    rssPeak - rssBefore < 64 * 1024,
+    // 39-51 MiB measured locally, 65 MiB once in a fresh-clone CI run on Node 24.22.3 (V8 sizing
+    // its heap for 2,048 requests parsed per 64 KiB read); the cost before the fix: 2.3 GB.
+    rssPeak - rssBefore < 96 * 1024,
     `RSS grew by ${Math.round((rssPeak - rssBefore) / 1024)} MiB (${bytes} bytes over ${connections} connections)`,
   );
   assert.ok((await metricSum(gateway, 'gateway_pipelining_limit_reached_total')) > 0);
