@@ -17,8 +17,9 @@ import { classifyRequest } from './route-scope.js';
  * - `bad-target`: authenticated, but the target has no single meaning (400);
  * - `forbidden`: authenticated, but the credential lacks the scope the target needs (403 /
  *   PERMISSION_DENIED); not an authentication failure, so not counted toward the limit;
- * - `limited`: authenticated and allowed, but over its credential's rate= (429 /
- *   RESOURCE_EXHAUSTED with the retry delay); not an authentication failure (issue 14);
+ * - `limited`: authenticated and allowed, but over its credential's rate=, or its declared body
+ *   over its bytes= (429 / RESOURCE_EXHAUSTED with the retry delay); not an authentication
+ *   failure (issue 14);
  * - `admitted`: forward `target` (the path as classified) for `principal`.
  */
 export type Admission =
@@ -31,7 +32,12 @@ export type Admission =
       readonly scope: Scope;
       readonly text: string;
     }
-  | { readonly kind: 'limited'; readonly principal: Principal; readonly refusal: RateRefusal }
+  | {
+      readonly kind: 'limited';
+      readonly principal: Principal;
+      readonly limit: 'rate' | 'bytes';
+      readonly refusal: RateRefusal;
+    }
   | { readonly kind: 'admitted'; readonly principal: Principal; readonly target: string };
 
 /** The one-line 403 body and gRPC message: which scope is missing, never whose credential. */
@@ -128,7 +134,8 @@ export class RequestAdmission {
 
   /**
    * All of it. `target` is the origin-form target as received, or null when the request has
-   * none the gateway can forward.
+   * none the gateway can forward; `declaredBodyBytes` its Content-Length, when it has one (a
+   * body over the credential's bytes= budget is refused before any of it is read).
    */
   admit(
     client: string | undefined,
@@ -136,6 +143,7 @@ export class RequestAdmission {
     target: string | null,
     rawHeaders: readonly string[],
     then: (admission: Admission) => void,
+    declaredBodyBytes = 0,
   ): void {
     const over = this.overLimit(client);
     if (over !== null) {
@@ -144,12 +152,19 @@ export class RequestAdmission {
     }
     this.authenticate(client, rawHeaders, (outcome) => {
       then(
-        outcome.ok ? this.authorize(outcome, method, target) : { kind: 'refused', reason: outcome.reason },
+        outcome.ok
+          ? this.authorize(outcome, method, target, declaredBodyBytes)
+          : { kind: 'refused', reason: outcome.reason },
       );
     });
   }
 
-  private authorize(principal: Principal, method: string, target: string | null): Admission {
+  private authorize(
+    principal: Principal,
+    method: string,
+    target: string | null,
+    declaredBodyBytes: number,
+  ): Admission {
     if (target === null) return { kind: 'bad-target', principal, text: 'bad request target' };
     const route = classifyRequest(this.options.listener, method, target);
     if (!route.ok) return { kind: 'bad-target', principal, text: route.reason };
@@ -157,14 +172,26 @@ export class RequestAdmission {
       this.options.credentials.denied(principal.identity, route.scope);
       return { kind: 'forbidden', principal, scope: route.scope, text: LACKS[route.scope] };
     }
-    const { rate } = principal.limits;
+    const { rate, bytesPerMinute } = principal.limits;
+    const now = Date.now();
     if (rate !== null) {
-      const refusal = this.options.rates.take(principal.identity, rate, Date.now());
-      if (refusal !== null) {
-        this.options.limits.credentialLimited(principal.identity, 'rate');
-        return { kind: 'limited', principal, refusal };
-      }
+      const refusal = this.options.rates.take(principal.identity, rate, now);
+      if (refusal !== null) return this.limited(principal, 'rate', refusal);
+    }
+    if (bytesPerMinute !== null && declaredBodyBytes > 0) {
+      const refusal = this.options.rates.takeBytes(
+        principal.identity,
+        bytesPerMinute,
+        declaredBodyBytes,
+        now,
+      );
+      if (refusal !== null) return this.limited(principal, 'bytes', refusal);
     }
     return { kind: 'admitted', principal, target: route.target };
+  }
+
+  private limited(principal: Principal, limit: 'rate' | 'bytes', refusal: RateRefusal): Admission {
+    this.options.limits.credentialLimited(principal.identity, limit);
+    return { kind: 'limited', principal, limit, refusal };
   }
 }

@@ -30,15 +30,7 @@ export class RequestRateLimiter {
       entry = { perMinute, bucket: new TokenBucket(perMinute, perMinute / 60, now) };
       this.byteBuckets.set(identity, entry);
     }
-    const waitMs = entry.bucket.take(bytes, now);
-    if (waitMs === 0) return null;
-    const retryAfterSeconds = Math.ceil(waitMs / 1000);
-    return {
-      retryAfterSeconds,
-      policy: `"bytes";q=${perMinute};w=60`,
-      state: `"bytes";r=${entry.bucket.remaining(now)};t=${retryAfterSeconds}`,
-      text: `byte limit of ${identity} exceeded`,
-    };
+    return refusalOf(entry.bucket, bytes, now, 'bytes', perMinute, 60, `byte limit of ${identity} exceeded`);
   }
 
   /** null when `identity` may send a request now (and takes one), else how it is refused. */
@@ -48,16 +40,29 @@ export class RequestRateLimiter {
       entry = { rate, bucket: new TokenBucket(rate.burst, rate.count / rate.windowSeconds, now) };
       this.buckets.set(identity, entry);
     }
-    const waitMs = entry.bucket.take(1, now);
-    if (waitMs === 0) return null;
-    const retryAfterSeconds = Math.ceil(waitMs / 1000);
-    return {
-      retryAfterSeconds,
-      policy: `"rate";q=${rate.count};w=${rate.windowSeconds}`,
-      state: `"rate";r=${entry.bucket.remaining(now)};t=${retryAfterSeconds}`,
-      text: rateLimitText(identity),
-    };
+    return refusalOf(entry.bucket, 1, now, 'rate', rate.count, rate.windowSeconds, rateLimitText(identity));
   }
+}
+
+/** Takes `amount` from `bucket`: null when it passes, else the refusal with its headers. */
+function refusalOf(
+  bucket: TokenBucket,
+  amount: number,
+  now: number,
+  policy: 'rate' | 'bytes',
+  quota: number,
+  windowSeconds: number,
+  text: string,
+): RateRefusal | null {
+  const waitMs = bucket.take(amount, now);
+  if (waitMs === 0) return null;
+  const retryAfterSeconds = Math.ceil(waitMs / 1000);
+  return {
+    retryAfterSeconds,
+    policy: `"${policy}";q=${quota};w=${windowSeconds}`,
+    state: `"${policy}";r=${bucket.remaining(now)};t=${retryAfterSeconds}`,
+    text,
+  };
 }
 
 export function rateLimitText(identity: string): string {

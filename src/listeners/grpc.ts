@@ -331,7 +331,7 @@ export class GrpcListener {
           0,
           0,
           undefined,
-          'credential_limit:rate',
+          `credential_limit:${admission.limit}`,
         ),
       );
       return;

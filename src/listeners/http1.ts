@@ -234,6 +234,7 @@ export class Http1Listener {
       originFormPath(req.url),
       req.rawHeaders,
       (admission) => this.afterAdmission(req, res, admission, expectsContinue, startedAt),
+      declaredBodyBytes(req),
     );
   }
 
@@ -272,24 +273,13 @@ export class Http1Listener {
           admission.refusal,
           startedAt,
           admission.principal.identity,
-          'rate',
+          admission.limit,
         );
         return;
       case 'admitted':
         break;
     }
     const identity = admission.principal.identity;
-    const { bytesPerMinute } = admission.principal.limits;
-    const declared = Number(req.headers['content-length']);
-    if (bytesPerMinute !== null && declared > 0) {
-      // bytes= (issue 14): refused by its Content-Length before any of the body is read.
-      const refusal = this.options.protection.rates.takeBytes(identity, bytesPerMinute, declared, Date.now());
-      if (refusal !== null) {
-        this.options.protection.limits.credentialLimited(identity, 'bytes');
-        this.refuseOverCredentialLimit(req, res, refusal, startedAt, identity, 'bytes');
-        return;
-      }
-    }
     if (!framingIsPlain(req)) {
       // Node's parser rejects most ambiguous framing itself; what it lets through to here
       // (a Transfer-Encoding that is not just "chunked") is refused before reaching the upstream.
@@ -879,4 +869,10 @@ function originFormPath(url: string | undefined): string | null {
   } catch {
     return null;
   }
+}
+
+/** The body length a request declares (its Content-Length), 0 when it declares none. */
+function declaredBodyBytes(req: IncomingMessage): number {
+  const declared = Number(req.headers['content-length']);
+  return Number.isFinite(declared) && declared > 0 ? declared : 0;
 }

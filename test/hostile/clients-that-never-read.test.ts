@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { establishedConnectionsTo, startGatewayFor } from '../e2e/fixtures.js';
 import type { RunningGateway } from '../support/gateway.js';
 import { H2Wire, headersFrame, requestBlock, settingsFrame } from './h2-wire.js';
-import { eventually, metricSum } from './support.js';
+import { eventually, metricSum, writeWithBackpressure } from './support.js';
 
 /**
  * Issue 10 §4 and §6: clients that take a key holder's place and never give it back. Downloads
@@ -34,32 +34,16 @@ before(async () => {
       req.on('end', () => res.end('ok'));
       return;
     }
-    let sent = 0;
     res.on('close', () => {
       if (!res.writableFinished) upstreamClosedEarly++;
     });
-    const more = (): void => {
-      while (sent < ANSWER_MIB && !res.destroyed) {
-        sent++;
-        if (!res.write(BIG)) return void res.once('drain', more);
-      }
-      res.end();
-    };
-    more();
+    writeWithBackpressure(res, BIG, ANSWER_MIB);
   });
   grpcUpstream = createHttp2Server({ settings: { maxConcurrentStreams: 10_000 } });
   grpcUpstream.on('stream', (stream) => {
     stream.on('error', () => undefined);
     stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
-    let sent = 0;
-    const more = (): void => {
-      while (sent < ANSWER_MIB && !stream.destroyed) {
-        sent++;
-        if (!stream.write(BIG)) return void stream.once('drain', more);
-      }
-      if (!stream.destroyed) stream.end();
-    };
-    more();
+    writeWithBackpressure(stream, BIG, ANSWER_MIB);
   });
   await new Promise<void>((resolve) => httpUpstream.listen(0, '127.0.0.1', resolve));
   await new Promise<void>((resolve) => grpcUpstream.listen(0, '127.0.0.1', resolve));

@@ -299,3 +299,23 @@ export function requireCommand(command: string, debianPackage: string): string {
 }
 
 export const { NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM } = constants;
+
+/**
+ * Writes `chunk` `times` times into a writable, waiting for 'drain' whenever it is full, then ends
+ * it: the upstream side of the tests that measure what a gateway buffers.
+ */
+export function writeWithBackpressure(
+  out: NodeJS.WritableStream & { destroyed: boolean },
+  chunk: Buffer,
+  times: number,
+): void {
+  let sent = 0;
+  const more = (): void => {
+    while (sent < times && !out.destroyed) {
+      sent++;
+      if (!out.write(chunk)) return void out.once('drain', more);
+    }
+    if (!out.destroyed) out.end();
+  };
+  more();
+}

@@ -6,7 +6,7 @@ import { startGatewayFor } from '../e2e/fixtures.js';
 import type { RunningGateway } from '../support/gateway.js';
 import { sleep } from '../support/wait.js';
 import { H2Wire, headersFrame, requestBlock, settingsFrame } from './h2-wire.js';
-import { eventually, gatewayPid, grpcCallStatus, rssKiB } from './support.js';
+import { eventually, gatewayPid, grpcCallStatus, rssKiB, writeWithBackpressure } from './support.js';
 
 /**
  * Issue 10 §6, first finding: on 4317, 16 connections × 200 streams with a valid key whose client
@@ -51,15 +51,7 @@ before(async () => {
     stream.on('error', () => undefined);
     stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
     stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-    let sent = 0;
-    const more = (): void => {
-      while (sent < ANSWER_MIB && !stream.destroyed) {
-        sent++;
-        if (!stream.write(BIG)) return void stream.once('drain', more);
-      }
-      if (!stream.destroyed) stream.end();
-    };
-    more();
+    writeWithBackpressure(stream, BIG, ANSWER_MIB);
   });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   gateway = await startGatewayFor(
