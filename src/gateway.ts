@@ -10,6 +10,7 @@ import { formatAddress, redactedConfig } from './config/redact.js';
 import type { ReloadResult } from './config/reloader.js';
 import { mergeReloadable, settingsNeedingRestart } from './config/restart-needed.js';
 import type { GatewayConfig, ListenerConfig } from './config/types.js';
+import { InflightCounter } from './limits/inflight.js';
 import { RequestRateLimiter } from './limits/request-rate-limiter.js';
 import { connectionsPerListener, openFileLimit } from './listeners/connection-admission.js';
 import { GRPC_UPSTREAM_SESSIONS, GrpcListener } from './listeners/grpc.js';
@@ -124,6 +125,7 @@ export class Gateway {
       ),
     };
     const rates = new RequestRateLimiter();
+    const inflight = new InflightCounter();
     for (const listener of dataListeners) {
       if (listener.upstream === null) continue;
       const options = {
@@ -138,6 +140,7 @@ export class Gateway {
         protection: {
           limiter: this.failureLimiter,
           rates,
+          inflight,
           limits: limits.forListener(listener.name),
           timeouts,
           tls,

@@ -13,17 +13,26 @@ import {
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { type Admission, RequestAdmission } from '../auth/admission.js';
+import { type Admission, type BodyMeter, RequestAdmission } from '../auth/admission.js';
 import type { AuthState } from '../auth/auth-state.js';
-import type { AuthFailureReason } from '../auth/credential-store.js';
 import type { ListenerConfig } from '../config/types.js';
+import { OVERLOADED_TEXT, TOO_MANY_FAILURES_TEXT, upstreamAnsweredText } from '../dataplane/answers.js';
+import { type ExchangeRecord, ExchangeRecorder } from '../dataplane/exchange-record.js';
+import { addForwardedHeaders, clientAddress } from '../dataplane/forwarding.js';
+import {
+  BAD_RESPONSE,
+  classifyUpstreamError,
+  failureLabel,
+  TIMEOUT,
+  upstreamFailureText,
+} from '../dataplane/upstream-failure.js';
 import { statusDetailsWithRetry } from '../limits/grpc-retry-info.js';
+import type { RateRefusal } from '../limits/request-rate-limiter.js';
 import type { AccessLog } from '../observability/access-log.js';
-import { type CredentialMetrics, grpcCodeClass } from '../observability/credential-metrics.js';
+import type { CredentialMetrics } from '../observability/credential-metrics.js';
 import type { Logger } from '../observability/logger.js';
 import type { ListenerMetrics } from '../observability/metrics.js';
-import { classifyUpstreamError, upstreamFailureText } from '../upstream/errors.js';
-import { clientAddress, DROPPED_REQUEST_HEADERS, DROPPED_RESPONSE_HEADERS } from '../upstream/headers.js';
+import { DROPPED_REQUEST_HEADERS, DROPPED_RESPONSE_HEADERS } from '../upstream/headers.js';
 import {
   Http2SessionPool,
   NGHTTP2_CANCEL,
@@ -34,7 +43,7 @@ import { ConnectionAdmission } from './connection-admission.js';
 import { Http2SessionGuard } from './http2-session-guard.js';
 import { closeSessionOutsideCallbacks, destroySessionAfter } from './http2-teardown.js';
 import { listenOn } from './listen.js';
-import { type ListenerProtection, TOO_MANY_FAILURES_TEXT, upstreamAnsweredText } from './protection.js';
+import type { ListenerProtection } from './protection.js';
 import type { TlsMaterial } from './tls-certificates.js';
 
 export interface GrpcListenerOptions {
@@ -66,6 +75,22 @@ const GRPC_UNAVAILABLE = 14;
 const GRPC_RESOURCE_EXHAUSTED = 8;
 const GRPC_DEADLINE_EXCEEDED = 4;
 
+/** A call as it arrived: what its exchange record is made of, besides how it ended. */
+interface GrpcCall {
+  readonly stream: ServerHttp2Stream;
+  readonly headers: IncomingHttpHeaders;
+  readonly startedAt: number;
+}
+
+/** How a call ended: the fields of its ExchangeRecord that the listener and the exchange decide. */
+type GrpcEnding = Omit<
+  ExchangeRecord,
+  'method' | 'url' | 'client' | 'startedAt' | 'status' | 'bytesIn' | 'bytesOut'
+> & {
+  readonly bytesIn?: number;
+  readonly bytesOut?: number;
+};
+
 /** Per-session state: the abuse guard, and the streams in progress (an idle session has none). */
 interface SessionState {
   readonly guard: Http2SessionGuard;
@@ -94,9 +119,17 @@ export class GrpcListener {
   private readonly admission: ConnectionAdmission;
   /** Failure limit, credential, scope: the same door as the HTTP/1.1 listeners'. */
   private readonly door: RequestAdmission;
+  private readonly recorder: ExchangeRecorder;
 
   constructor(readonly options: GrpcListenerOptions) {
     this.upstreamName = options.config.upstream.host;
+    this.recorder = new ExchangeRecorder({
+      listener: options.config.name,
+      upstream: this.upstreamName,
+      metrics: options.metrics,
+      credentialMetrics: options.credentialMetrics,
+      accessLog: options.accessLog,
+    });
     this.pool = new Http2SessionPool(options.config.upstream, {
       connectTimeoutMs: options.connectTimeoutMs,
       maxSessions: GRPC_UPSTREAM_SESSIONS,
@@ -240,38 +273,27 @@ export class GrpcListener {
       });
     }
     const path = headers[':path'];
+    const call = { stream, headers, startedAt };
     this.door.admit(
       session?.socket?.remoteAddress,
       String(headers[':method'] ?? ''),
       typeof path === 'string' ? path : null,
       rawHeaders,
-      (admission) => this.afterAdmission(stream, headers, flags, admission, startedAt),
+      (admission) => this.afterAdmission(call, flags, admission),
     );
   }
 
-  private refuseOverLimit(
-    stream: ServerHttp2Stream,
-    headers: IncomingHttpHeaders,
-    retryAfterSeconds: number,
-    failures: number,
-    startedAt: number,
-  ): void {
+  private refuseOverLimit(call: GrpcCall, retryAfterSeconds: number, failures: number): void {
+    const { stream } = call;
     answerWhenRequestEnds(
       stream,
       { grpcStatus: GRPC_RESOURCE_EXHAUSTED, message: TOO_MANY_FAILURES_TEXT, retryAfterSeconds },
       () =>
-        this.finish(
-          stream,
-          headers,
-          String(GRPC_RESOURCE_EXHAUSTED),
-          startedAt,
-          undefined,
-          0,
-          0,
-          undefined,
-          'auth_failure_limit',
-          failures,
-        ),
+        this.finish(call, {
+          grpcStatus: String(GRPC_RESOURCE_EXHAUSTED),
+          error: 'auth_failure_limit',
+          authFailures: failures,
+        }),
     );
     // The connection is not worth keeping for a client over its limit (nor a cheap pipe for
     // more guesses): GOAWAY once this answer is out, as the HTTP/1.1 ports close after 429.
@@ -284,56 +306,29 @@ export class GrpcListener {
     }
   }
 
-  private afterAdmission(
-    stream: ServerHttp2Stream,
-    headers: IncomingHttpHeaders,
-    flags: number,
-    admission: Admission,
-    startedAt: number,
-  ): void {
+  private afterAdmission(call: GrpcCall, flags: number, admission: Admission): void {
+    const { stream } = call;
     if (admission.kind === 'over-limit') {
-      this.refuseOverLimit(stream, headers, admission.retryAfterSeconds, admission.failures, startedAt);
+      this.refuseOverLimit(call, admission.retryAfterSeconds, admission.failures);
       return;
     }
-    if (stream.destroyed) return;
+    if (stream.destroyed) {
+      if (admission.kind === 'admitted') admission.release?.();
+      return;
+    }
     if (admission.kind === 'refused') {
       const status = admission.reason === 'overloaded' ? GRPC_UNAVAILABLE : GRPC_UNAUTHENTICATED;
-      const message =
-        status === GRPC_UNAVAILABLE
-          ? 'authentication temporarily overloaded'
-          : this.options.auth.current.grpcMessage;
+      const message = status === GRPC_UNAVAILABLE ? OVERLOADED_TEXT : this.options.auth.current.grpcMessage;
       answerWhenRequestEnds(stream, { grpcStatus: status, message }, () =>
-        this.finish(stream, headers, String(status), startedAt, undefined, 0, 0, admission.reason),
+        this.finish(call, { grpcStatus: String(status), authFailure: admission.reason }),
       );
       return;
     }
     if (admission.kind === 'limited') {
-      // Not an authentication failure; the RetryInfo tells the exporter when to send it again.
-      const { identity } = admission.principal;
-      const { refusal } = admission;
-      const answer = {
-        grpcStatus: GRPC_RESOURCE_EXHAUSTED,
-        message: refusal.text,
-        retryAfterSeconds: refusal.retryAfterSeconds,
-        details: statusDetailsWithRetry(
-          GRPC_RESOURCE_EXHAUSTED,
-          refusal.text,
-          refusal.retryAfterSeconds * 1000,
-        ),
-      };
-      answerWhenRequestEnds(stream, answer, () =>
-        this.finish(
-          stream,
-          headers,
-          String(GRPC_RESOURCE_EXHAUSTED),
-          startedAt,
-          identity,
-          0,
-          0,
-          undefined,
-          `credential_limit:${admission.limit}`,
-        ),
-      );
+      this.refuseOverCredentialLimit(call, admission.refusal, {
+        identity: admission.principal.identity,
+        error: `credential_limit:${admission.limit}`,
+      });
       return;
     }
     if (admission.kind === 'bad-target' || admission.kind === 'forbidden') {
@@ -342,62 +337,62 @@ export class GrpcListener {
       const error = admission.kind === 'forbidden' ? `scope_denied:${admission.scope}` : 'bad request target';
       const { identity } = admission.principal;
       answerWhenRequestEnds(stream, { grpcStatus: status, message: admission.text }, () =>
-        this.finish(stream, headers, String(status), startedAt, identity, 0, 0, undefined, error),
+        this.finish(call, { grpcStatus: String(status), identity, error }),
       );
       return;
     }
     const { identity } = admission.principal;
+    const { release, meter } = admission;
     // Forwarded on the next turn of the event loop: when a client opens a stream only to reset
     // it at once (rapid reset, CVE-2023-44487), its RST_STREAM, read in the same chunk, is
     // processed first, and the upstream never sees the stream. Forwarding such streams would
     // make the gateway a rapid-reset client of the collector, whose own limit would then close
     // the upstream session that honest calls share.
     setImmediate(() => {
-      if (!stream.destroyed) new GrpcExchange(this, stream, headers, flags, identity, startedAt).start();
+      if (stream.destroyed) release?.();
+      else new GrpcExchange(this, call, flags, identity, release, meter).start();
     });
   }
 
-  finish(
-    stream: ServerHttp2Stream,
-    headers: IncomingHttpHeaders,
-    grpcStatus: string | undefined,
-    startedAt: number,
-    identity: string | undefined,
-    bytesIn: number,
-    bytesOut: number,
-    authFailure?: AuthFailureReason,
-    error?: string,
-    authFailures?: number,
-  ): void {
-    const { metrics, accessLog, config } = this.options;
+  /**
+   * RESOURCE_EXHAUSTED for a credential over its rate=, bytes= or inflight= (issue 14). Not an
+   * authentication failure; the RetryInfo in grpc-status-details-bin tells the exporter when to
+   * send it again (the OTLP specification retries RESOURCE_EXHAUSTED only with it).
+   */
+  refuseOverCredentialLimit(call: GrpcCall, refusal: RateRefusal, ending: GrpcEnding): void {
+    const answer = {
+      grpcStatus: GRPC_RESOURCE_EXHAUSTED,
+      message: refusal.text,
+      retryAfterSeconds: refusal.retryAfterSeconds,
+      details: statusDetailsWithRetry(
+        GRPC_RESOURCE_EXHAUSTED,
+        refusal.text,
+        refusal.retryAfterSeconds * 1000,
+      ),
+    };
+    answerWhenRequestEnds(call.stream, answer, () =>
+      this.finish(call, { ...ending, grpcStatus: String(GRPC_RESOURCE_EXHAUSTED) }),
+    );
+  }
+
+  /** Records the end of a call: metrics and its access-log line. */
+  finish(call: GrpcCall, ending: GrpcEnding): void {
+    const { stream, headers } = call;
     const status = stream.sentHeaders?.[':status'];
-    const httpStatus = typeof status === 'number' ? status : 0;
-    metrics.request(httpStatus, grpcStatus ?? '');
-    if (identity !== undefined) {
-      this.options.credentialMetrics.request(
-        identity,
-        config.name,
-        grpcCodeClass(grpcStatus, httpStatus),
-        bytesIn,
-      );
-    }
-    if (bytesIn > 0) metrics.bytesIn.inc(bytesIn);
-    if (bytesOut > 0) metrics.bytesOut.inc(bytesOut);
-    accessLog.write({
-      listener: config.name,
+    this.recorder.record({
       method: String(headers[':method'] ?? ''),
       url: String(headers[':path'] ?? ''),
-      status: httpStatus,
-      grpcStatus,
-      durationMs: performance.now() - startedAt,
-      bytesIn,
-      bytesOut,
-      identity,
+      status: typeof status === 'number' ? status : 0,
+      grpcStatus: ending.grpcStatus,
+      startedAt: call.startedAt,
+      identity: ending.identity,
+      bytesIn: ending.bytesIn ?? 0,
+      bytesOut: ending.bytesOut ?? 0,
       client: clientAddress(stream.session?.socket?.remoteAddress),
-      upstream: this.upstreamName,
-      authFailure,
-      error,
-      authFailures,
+      authFailure: ending.authFailure,
+      error: ending.error,
+      authFailures: ending.authFailures,
+      release: ending.release,
     });
   }
 }
@@ -518,12 +513,19 @@ function forwardedRequestHeaders(
     if (name === 'te' ? headers.te !== 'trailers' : DROPPED_REQUEST_HEADERS.has(name)) continue;
     out[name] = headers[name];
   }
-  const client = clientAddress(stream.session?.socket?.remoteAddress);
-  const previous = headers['x-forwarded-for'];
-  out['x-forwarded-for'] = previous === undefined ? client : `${previous}, ${client}`;
-  out['x-forwarded-proto'] = listener.proto;
-  if (headers[':authority'] !== undefined) out['x-forwarded-host'] = headers[':authority'];
-  out['x-authenticated-user'] = identity;
+  const previousFor = headers['x-forwarded-for'];
+  addForwardedHeaders(
+    Array.isArray(previousFor) ? previousFor.join(', ') : previousFor,
+    {
+      clientAddress: clientAddress(stream.session?.socket?.remoteAddress),
+      proto: listener.proto,
+      originalHost: headers[':authority'],
+      identity,
+    },
+    (name, value) => {
+      out[name] = value;
+    },
+  );
   return out;
 }
 
@@ -547,15 +549,22 @@ class GrpcExchange {
   private settled = false;
   private done = false;
   private forwardedAt = 0;
+  private readonly stream: ServerHttp2Stream;
+  private readonly headers: IncomingHttpHeaders;
 
   constructor(
     private readonly listener: GrpcListener,
-    private readonly stream: ServerHttp2Stream,
-    private readonly headers: IncomingHttpHeaders,
+    private readonly call: GrpcCall,
     private readonly flags: number,
     private readonly identity: string,
-    private readonly startedAt: number,
-  ) {}
+    /** Gives back the credential's inflight= place (see Admission). */
+    private readonly release: (() => void) | undefined,
+    /** Takes the request's bytes from the credential's bytes= budget as they arrive, or null. */
+    private readonly meter: BodyMeter | null,
+  ) {
+    this.stream = call.stream;
+    this.headers = call.headers;
+  }
 
   start(): void {
     const { stream, listener } = this;
@@ -648,6 +657,13 @@ class GrpcExchange {
     const upstream = this.upstream;
     if (upstream === null) return;
     this.bytesIn += chunk.length;
+    if (this.meter !== null) {
+      const refusal = this.meter(chunk.length);
+      if (refusal !== null) {
+        this.cutOverBytes(refusal);
+        return;
+      }
+    }
     // DATA frames read from one socket read arrive back to back: one writev for all of them.
     if (!this.upstreamCorked) {
       this.upstreamCorked = true;
@@ -656,6 +672,33 @@ class GrpcExchange {
     }
     relay(chunk, this.stream, upstream);
   };
+
+  /**
+   * The request crossed its credential's bytes= budget: the upstream stream is cancelled (the
+   * collector never takes a cut message as an export) and the call gets RESOURCE_EXHAUSTED with
+   * RetryInfo, like a request refused at the door; its answer, when already under way, ends
+   * with that status in its trailers.
+   */
+  private cutOverBytes(refusal: RateRefusal): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.clearTimer();
+    this.stream.off('data', this.forwardRequestData);
+    this.upstream?.close(NGHTTP2_CANCEL);
+    const ending = { identity: this.identity, error: 'credential_limit:bytes' };
+    if (this.stream.headersSent) {
+      this.failAfterResponse(GRPC_RESOURCE_EXHAUSTED, refusal.text, ending.error);
+      return;
+    }
+    this.done = true;
+    this.clearSendTimer();
+    this.listener.options.metrics.inFlight.dec();
+    this.listener.refuseOverCredentialLimit(this.call, refusal, {
+      ...ending,
+      bytesIn: this.bytesIn,
+      release: this.release,
+    });
+  }
 
   private onResponse(headers: IncomingHttpHeaders, flags: number): void {
     const { stream } = this;
@@ -683,7 +726,7 @@ class GrpcExchange {
     this.timer = null;
     if (this.settled) return;
     this.listener.options.metrics.upstreamErrors.timeout.inc();
-    const text = `upstream ${this.listener.upstreamName} did not answer in time`;
+    const text = upstreamFailureText(TIMEOUT, this.listener.upstreamName);
     if (this.stream.headersSent) this.failAfterResponse(GRPC_DEADLINE_EXCEEDED, text, 'timeout');
     else this.answer(GRPC_DEADLINE_EXCEEDED, text, 'timeout');
     this.upstream?.close(NGHTTP2_CANCEL);
@@ -696,7 +739,7 @@ class GrpcExchange {
       return;
     }
     this.listener.options.metrics.upstreamErrors.bad_response.inc();
-    this.failAfterResponse(GRPC_UNAVAILABLE, this.failedText(), errorLabel(error));
+    this.failAfterResponse(GRPC_UNAVAILABLE, this.failedText(), failureLabel(error));
   }
 
   /**
@@ -732,10 +775,7 @@ class GrpcExchange {
   }
 
   private failedText(): string {
-    return upstreamFailureText(
-      { kind: 'bad_response', httpStatus: 502, grpcStatus: 14 },
-      this.listener.upstreamName,
-    );
+    return upstreamFailureText(BAD_RESPONSE, this.listener.upstreamName);
   }
 
   private onUpstreamClose(): void {
@@ -773,7 +813,7 @@ class GrpcExchange {
     this.answer(
       failure.grpcStatus,
       upstreamFailureText(failure, this.listener.upstreamName),
-      errorLabel(error),
+      failureLabel(error),
     );
   }
 
@@ -795,17 +835,14 @@ class GrpcExchange {
     this.clearSendTimer();
     const { listener } = this;
     listener.options.metrics.inFlight.dec();
-    listener.finish(
-      this.stream,
-      this.headers,
-      this.grpcStatus,
-      this.startedAt,
-      this.identity,
-      this.bytesIn,
-      this.bytesOut,
-      undefined,
+    listener.finish(this.call, {
+      grpcStatus: this.grpcStatus,
+      identity: this.identity,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
       error,
-    );
+      release: this.release,
+    });
   }
 
   private clearTimer(): void {
@@ -832,12 +869,4 @@ function flattenHeaders(headers: IncomingHttpHeaders): string[] {
     else if (value !== undefined) flat.push(name, String(value));
   }
   return flat;
-}
-
-function errorLabel(error: unknown): string {
-  if (error instanceof Error) {
-    const cause = (error as { cause?: { code?: string } }).cause;
-    return cause?.code ?? (error as NodeJS.ErrnoException).code ?? error.name;
-  }
-  return 'error';
 }

@@ -10,27 +10,35 @@ import { createServer as createHttpsServer, Server as HttpsServer } from 'node:h
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher, Pool } from 'undici';
-import { type Admission, RequestAdmission } from '../auth/admission.js';
+import { type Admission, type BodyMeter, type CredentialLimit, RequestAdmission } from '../auth/admission.js';
 import type { AuthState } from '../auth/auth-state.js';
 import type { AuthFailureReason, AuthOutcome } from '../auth/credential-store.js';
 import type { ListenerConfig } from '../config/types.js';
+import {
+  OVERLOADED_TEXT,
+  TOO_MANY_FAILURES_TEXT,
+  upstreamAnsweredText,
+  upstreamBusyText,
+} from '../dataplane/answers.js';
+import { type ExchangeRecord, ExchangeRecorder } from '../dataplane/exchange-record.js';
+import { clientAddress } from '../dataplane/forwarding.js';
+import {
+  badHeadersError,
+  classifyUpstreamError,
+  failureLabel,
+  upstreamFailureText,
+} from '../dataplane/upstream-failure.js';
 import type { RateRefusal } from '../limits/request-rate-limiter.js';
 import type { AccessLog } from '../observability/access-log.js';
-import { type CredentialMetrics, httpCodeClass } from '../observability/credential-metrics.js';
+import type { CredentialMetrics } from '../observability/credential-metrics.js';
 import type { Logger } from '../observability/logger.js';
 import type { ListenerMetrics } from '../observability/metrics.js';
-import { classifyUpstreamError, upstreamFailureText } from '../upstream/errors.js';
-import { clientAddress, downstreamResponseHeaders, upstreamRequestHeaders } from '../upstream/headers.js';
+import { downstreamResponseHeaders, upstreamRequestHeaders } from '../upstream/headers.js';
 import { createHttp1Upstream } from '../upstream/http1-upstream.js';
 import { ConnectionAdmission } from './connection-admission.js';
 import { Http1Connection, type Http1Request } from './http1-connection.js';
 import { listenOn } from './listen.js';
-import {
-  connectionsCheckingInterval,
-  type ListenerProtection,
-  TOO_MANY_FAILURES_TEXT,
-  upstreamAnsweredText,
-} from './protection.js';
+import { connectionsCheckingInterval, type ListenerProtection } from './protection.js';
 import type { TlsMaterial } from './tls-certificates.js';
 
 export interface Http1ListenerOptions {
@@ -45,8 +53,6 @@ export interface Http1ListenerOptions {
   readonly protection: ListenerProtection;
 }
 
-const OVERLOADED_TEXT = 'authentication temporarily overloaded';
-
 /** Connections of a port's upstream pool: each carries one exchange at a time. */
 export const HTTP1_UPSTREAM_CONNECTIONS = 256;
 
@@ -56,6 +62,18 @@ export const HTTP1_UPSTREAM_CONNECTIONS = 256;
  * the cut would be forwarded as no body at all. A request that reaches the count is refused.
  */
 const MAX_HEADER_FIELDS = 256;
+
+/**
+ * How an exchange ended, beyond what its request says (method, target, client, arrival): the
+ * fields of its ExchangeRecord that the listener and the exchange decide.
+ */
+type Http1Ending = Omit<
+  ExchangeRecord,
+  'method' | 'url' | 'client' | 'startedAt' | 'status' | 'bytesIn' | 'bytesOut'
+> & {
+  readonly bytesIn?: number;
+  readonly bytesOut?: number;
+};
 
 /** Headers of a short text answer, with its length: no chunked framing for a one-line body. */
 function textHeaders(text: string, extra: Readonly<Record<string, string>> = {}): Record<string, string> {
@@ -84,6 +102,7 @@ export class Http1Listener {
   private readonly door: RequestAdmission;
   /** Exchanges holding an upstream connection (or waiting for one): at most the pool's size. */
   private upstreamBusy = 0;
+  private readonly recorder: ExchangeRecorder;
 
   constructor(readonly options: Http1ListenerOptions) {
     this.upstreamName = options.config.upstream.host;
@@ -94,6 +113,13 @@ export class Http1Listener {
     });
     this.admission = new ConnectionAdmission(options.protection.connections, options.protection.limits);
     this.door = RequestAdmission.forListener(options);
+    this.recorder = new ExchangeRecorder({
+      listener: options.config.name,
+      upstream: this.upstreamName,
+      metrics: options.metrics,
+      credentialMetrics: options.credentialMetrics,
+      accessLog: options.accessLog,
+    });
     const { timeouts, tls } = options.protection;
     this.proto = tls === null ? 'http' : 'https';
     const serverOptions: ServerOptions = {
@@ -213,18 +239,25 @@ export class Http1Listener {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
-    const request = { req, res, expectsContinue, startedAt: performance.now() };
+    const request = {
+      req,
+      res,
+      expectsContinue,
+      startedAt: performance.now(),
+      client: clientAddress(req.socket.remoteAddress),
+    };
     this.admission.inUse(req.socket);
     const connection = this.connections.get(req.socket);
     if (connection === undefined) this.serve(request);
     else connection.admit(request);
   }
 
-  private serve({ req, res, expectsContinue, startedAt }: Http1Request): void {
+  private serve(request: Http1Request): void {
+    const { req } = request;
     if (req.rawHeaders.length >= 2 * MAX_HEADER_FIELDS) {
       this.options.protection.limits.headerSizeLimit.inc();
-      this.closeAfter(req, res);
-      this.answerText(req, res, 431, 'too many header fields', startedAt, undefined);
+      this.closeAfter(request);
+      this.answerText(request, 431, 'too many header fields', {});
       return;
     }
     // A client over its failure budget is refused before any credential work (bcrypt included).
@@ -233,45 +266,32 @@ export class Http1Listener {
       req.method ?? '',
       originFormPath(req.url),
       req.rawHeaders,
-      (admission) => this.afterAdmission(req, res, admission, expectsContinue, startedAt),
+      (admission) => this.afterAdmission(request, admission),
       declaredBodyBytes(req),
     );
   }
 
-  private afterAdmission(
-    req: IncomingMessage,
-    res: ServerResponse,
-    admission: Admission,
-    expectsContinue: boolean,
-    startedAt: number,
-  ): void {
+  private afterAdmission(request: Http1Request, admission: Admission): void {
     switch (admission.kind) {
       case 'over-limit':
-        this.refuseOverLimit(req, res, admission.retryAfterSeconds, admission.failures, startedAt);
+        this.refuseOverLimit(request, admission.retryAfterSeconds, admission.failures);
         return;
       case 'refused':
-        this.reject(req, res, admission.reason, startedAt);
+        this.reject(request, admission.reason);
         return;
       case 'bad-target':
-        this.answerText(req, res, 400, admission.text, startedAt, admission.principal.identity);
+        this.answerText(request, 400, admission.text, { identity: admission.principal.identity });
         return;
       case 'forbidden':
-        this.answerText(
-          req,
-          res,
-          403,
-          admission.text,
-          startedAt,
-          admission.principal.identity,
-          `scope_denied:${admission.scope}`,
-        );
+        this.answerText(request, 403, admission.text, {
+          identity: admission.principal.identity,
+          error: `scope_denied:${admission.scope}`,
+        });
         return;
       case 'limited':
         this.refuseOverCredentialLimit(
-          req,
-          res,
+          request,
           admission.refusal,
-          startedAt,
           admission.principal.identity,
           admission.limit,
         );
@@ -279,11 +299,13 @@ export class Http1Listener {
       case 'admitted':
         break;
     }
-    const identity = admission.principal.identity;
+    const { req, res } = request;
+    const { identity } = admission.principal;
+    const { release } = admission;
     if (!framingIsPlain(req)) {
       // Node's parser rejects most ambiguous framing itself; what it lets through to here
       // (a Transfer-Encoding that is not just "chunked") is refused before reaching the upstream.
-      this.answerText(req, res, 400, 'bad request framing', startedAt, identity);
+      this.answerText(request, 400, 'bad request framing', { identity, release });
       return;
     }
     if (this.upstreamBusy >= HTTP1_UPSTREAM_CONNECTIONS) {
@@ -291,22 +313,18 @@ export class Http1Listener {
       // holder's 1 byte/s uploads): answered at once instead, for the client to retry.
       this.options.protection.limits.upstreamPoolLimit.inc();
       this.answerText(
-        req,
-        res,
+        request,
         503,
-        `upstream ${this.upstreamName} is busy; retry later`,
-        startedAt,
-        identity,
-        'upstream pool exhausted',
-        undefined,
+        upstreamBusyText(this.upstreamName),
+        { identity, error: 'upstream pool exhausted', release },
         { 'retry-after': '1' },
       );
       return;
     }
-    if (!this.server.listening) this.closeAfter(req, res);
-    if (expectsContinue) res.writeContinue();
+    if (!this.server.listening) this.closeAfter(request);
+    if (request.expectsContinue) res.writeContinue();
     this.upstreamBusy++;
-    new ProxyExchange(this, req, res, identity, admission.target, startedAt).start();
+    new ProxyExchange(this, request, identity, admission.target, release, admission.meter).start();
   }
 
   /** An exchange gave its upstream connection back. */
@@ -314,16 +332,12 @@ export class Http1Listener {
     this.upstreamBusy--;
   }
 
-  private reject(
-    req: IncomingMessage,
-    res: ServerResponse,
-    reason: AuthFailureReason,
-    startedAt: number,
-  ): void {
+  private reject(request: Http1Request, reason: AuthFailureReason): void {
+    const { req, res } = request;
     const { http401 } = this.options.auth.current;
     const status = reason === 'overloaded' ? 503 : 401;
     // Do not read an unauthenticated body: answer and close the connection instead.
-    if (hasRequestBody(req) && !req.complete) this.closeAfter(req, res);
+    if (hasRequestBody(req) && !req.complete) this.closeAfter(request);
     if (status === 401) {
       res.writeHead(401, http401.headers);
       res.end(http401.body);
@@ -331,7 +345,7 @@ export class Http1Listener {
       res.writeHead(503, textHeaders(OVERLOADED_TEXT, { 'retry-after': '1' }));
       res.end(OVERLOADED_TEXT);
     }
-    this.finish(req, status, startedAt, undefined, 0, 0, reason);
+    this.finish(request, status, { authFailure: reason });
   }
 
   /**
@@ -340,7 +354,11 @@ export class Http1Listener {
    * the connection is closed and nothing reaches an upstream.
    */
   private refuseConnect(req: IncomingMessage, socket: Socket): void {
-    const startedAt = performance.now();
+    const request = {
+      req,
+      startedAt: performance.now(),
+      client: clientAddress(socket.remoteAddress),
+    };
     socket.on('error', () => undefined);
     const over = this.door.overLimit(socket.remoteAddress);
     if (over?.kind === 'over-limit') {
@@ -352,18 +370,7 @@ export class Http1Listener {
           TOO_MANY_FAILURES_TEXT,
         ),
       );
-      this.finish(
-        req,
-        429,
-        startedAt,
-        undefined,
-        0,
-        0,
-        undefined,
-        'auth_failure_limit',
-        undefined,
-        over.failures,
-      );
+      this.finish(request, 429, { error: 'auth_failure_limit', authFailures: over.failures });
       return;
     }
     const answer = (outcome: AuthOutcome): void => {
@@ -376,55 +383,45 @@ export class Http1Listener {
             'CONNECT is not supported',
           ),
         );
-        this.finish(req, 405, startedAt, outcome.identity, 0, 0);
+        this.finish(request, 405, { identity: outcome.identity });
         return;
       }
       const { http401 } = this.options.auth.current;
       socket.end(rawResponse(401, 'Unauthorized', http401.headers, http401.body));
-      this.finish(req, 401, startedAt, undefined, 0, 0, outcome.reason);
+      this.finish(request, 401, { authFailure: outcome.reason });
     };
     this.door.authenticate(socket.remoteAddress, req.rawHeaders, answer);
   }
 
   /** This response ends the connection (an unread body, a drain): nothing after it is served. */
-  private closeAfter(req: IncomingMessage, res: ServerResponse): void {
+  private closeAfter({ req, res }: Http1Request): void {
     res.shouldKeepAlive = false;
     const connection = req.socket === null ? undefined : this.connections.get(req.socket);
     if (connection !== undefined) connection.closing = true;
   }
 
-  private refuseOverLimit(
-    req: IncomingMessage,
-    res: ServerResponse,
-    retryAfterSeconds: number,
-    failures: number,
-    startedAt: number,
-  ): void {
+  private refuseOverLimit(request: Http1Request, retryAfterSeconds: number, failures: number): void {
+    const { res } = request;
     // Not kept alive: a client over its limit has no use for the connection.
-    this.closeAfter(req, res);
+    this.closeAfter(request);
     res.writeHead(429, textHeaders(TOO_MANY_FAILURES_TEXT, { 'retry-after': String(retryAfterSeconds) }));
     res.end(TOO_MANY_FAILURES_TEXT);
-    this.finish(req, 429, startedAt, undefined, 0, 0, undefined, 'auth_failure_limit', undefined, failures);
+    this.finish(request, 429, { error: 'auth_failure_limit', authFailures: failures });
   }
 
-  /** 429 for a credential over its rate= or bytes= (issue 14), with the RateLimit headers. */
-  private refuseOverCredentialLimit(
-    req: IncomingMessage,
-    res: ServerResponse,
+  /** 429 for a credential over its rate=, bytes= or inflight= (issue 14), with the RateLimit headers. */
+  refuseOverCredentialLimit(
+    request: Http1Request,
     refusal: RateRefusal,
-    startedAt: number,
     identity: string,
-    limit: 'rate' | 'bytes',
+    limit: CredentialLimit,
+    ending: Omit<Http1Ending, 'identity' | 'error'> = {},
   ): void {
     this.answerText(
-      req,
-      res,
+      request,
       429,
       refusal.text,
-      startedAt,
-      identity,
-      `credential_limit:${limit}`,
-      undefined,
+      { ...ending, identity, error: `credential_limit:${limit}` },
       {
         'retry-after': String(refusal.retryAfterSeconds),
         'ratelimit-policy': refusal.policy,
@@ -433,66 +430,50 @@ export class Http1Listener {
     );
   }
 
+  /**
+   * A one-line answer of the gateway's own; a response already under way is cut instead. A
+   * request whose body is still arriving ends its connection with it.
+   */
   answerText(
-    req: IncomingMessage,
-    res: ServerResponse,
+    request: Http1Request,
     status: number,
     text: string,
-    startedAt: number,
-    identity: string | undefined,
-    error?: string,
-    client?: string,
+    ending: Http1Ending,
     extraHeaders: Readonly<Record<string, string>> = {},
   ): void {
+    const { req, res } = request;
     let bytesOut = 0;
     if (!res.headersSent) {
-      if (hasRequestBody(req) && !req.complete) this.closeAfter(req, res);
+      if (hasRequestBody(req) && !req.complete) this.closeAfter(request);
       res.writeHead(status, textHeaders(text, extraHeaders));
       res.end(text);
       bytesOut = Buffer.byteLength(text);
     } else {
       res.destroy();
     }
-    this.finish(req, status, startedAt, identity, 0, bytesOut, undefined, error, client);
+    this.finish(request, status, { ...ending, bytesOut });
   }
 
+  /** Records the end of `request`'s exchange: metrics and its access-log line. */
   finish(
-    req: IncomingMessage,
+    request: Pick<Http1Request, 'req' | 'startedAt' | 'client'>,
     status: number,
-    startedAt: number,
-    identity: string | undefined,
-    bytesIn: number,
-    bytesOut: number,
-    authFailure?: AuthFailureReason,
-    error?: string,
-    /**
-     * The client's address. A proxied exchange passes the one it read on arrival: undici destroys
-     * a request body it has sent, which detaches `req.socket` before the access-log line is written.
-     */
-    client = clientAddress(req.socket?.remoteAddress),
-    authFailures?: number,
+    ending: Http1Ending,
   ): void {
-    const { metrics, accessLog, config } = this.options;
-    metrics.request(status);
-    if (identity !== undefined) {
-      this.options.credentialMetrics.request(identity, config.name, httpCodeClass(status), bytesIn);
-    }
-    if (bytesIn > 0) metrics.bytesIn.inc(bytesIn);
-    if (bytesOut > 0) metrics.bytesOut.inc(bytesOut);
-    accessLog.write({
-      listener: config.name,
+    const { req } = request;
+    this.recorder.record({
       method: req.method ?? '',
       url: req.url ?? '',
       status,
-      durationMs: performance.now() - startedAt,
-      bytesIn,
-      bytesOut,
-      identity,
-      client,
-      upstream: this.upstreamName,
-      authFailure,
-      error,
-      authFailures,
+      startedAt: request.startedAt,
+      identity: ending.identity,
+      bytesIn: ending.bytesIn ?? 0,
+      bytesOut: ending.bytesOut ?? 0,
+      client: request.client,
+      authFailure: ending.authFailure,
+      error: ending.error,
+      authFailures: ending.authFailures,
+      release: ending.release,
     });
   }
 
@@ -545,20 +526,25 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
   private done = false;
   private sendTimer: NodeJS.Timeout | null = null;
   private forwardedAt = 0;
-  private client = '';
+  private readonly req: IncomingMessage;
+  private readonly res: ServerResponse;
 
   constructor(
     private readonly listener: Http1Listener,
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
+    private readonly request: Http1Request,
     private readonly identity: string,
     private readonly path: string,
-    private readonly startedAt: number,
-  ) {}
+    /** Gives back the credential's inflight= place (see Admission). */
+    private readonly release: (() => void) | undefined,
+    /** Takes a streamed body's bytes from the credential's bytes= budget, or null. */
+    private readonly meter: BodyMeter | null,
+  ) {
+    this.req = request.req;
+    this.res = request.res;
+  }
 
   start(): void {
     const { req, listener } = this;
-    this.client = clientAddress(req.socket.remoteAddress);
     listener.options.metrics.inFlight.inc();
     this.res.on('close', () => this.onClientClose());
     const withBody = hasRequestBody(req);
@@ -569,7 +555,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
         path: this.path,
         method: req.method as Dispatcher.HttpMethod,
         headers: upstreamRequestHeaders(req.rawHeaders, req.headers, {
-          clientAddress: this.client,
+          clientAddress: this.request.client,
           proto: listener.proto,
           originalHost: req.headers.host,
           identity: this.identity,
@@ -607,16 +593,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
     listener.options.protection.limits.clientTimeouts.body.inc();
     this.settle();
     this.abortUpstream?.(new Error('client body timeout'));
-    listener.answerText(
-      req,
-      this.res,
-      408,
-      'request body timeout',
-      this.startedAt,
-      this.identity,
-      'client body timeout',
-      this.client,
-    );
+    listener.answerText(this.request, 408, 'request body timeout', this.ending('client body timeout'));
   }
 
   onConnect(abort: (error?: Error) => void): void {
@@ -626,7 +603,43 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
 
   /** undici passes the chunk itself (its type declaration says a size). */
   onBodySent(chunk: Buffer | number): void {
-    this.bytesIn += typeof chunk === 'number' ? chunk : chunk.length;
+    const bytes = typeof chunk === 'number' ? chunk : chunk.length;
+    this.bytesIn += bytes;
+    if (this.meter === null || this.done) return;
+    const refusal = this.meter(bytes);
+    if (refusal !== null) this.cutOverBytes(refusal);
+  }
+
+  /**
+   * A streamed body (no Content-Length) crossed its credential's bytes= budget: the upstream
+   * request is aborted unfinished, so the upstream never takes it as a whole request, and the
+   * client gets the same 429 as a declared body over the budget.
+   */
+  private cutOverBytes(refusal: RateRefusal): void {
+    this.settle();
+    // Out of undici's write callback: the abort destroys the request it is writing.
+    process.nextTick(() => this.abortUpstream?.(new Error('credential byte limit')));
+    if (this.res.headersSent) {
+      this.res.destroy();
+      this.listener.finish(this.request, this.status, this.ending('credential_limit:bytes'));
+      return;
+    }
+    const { bytesIn, release } = this;
+    this.listener.refuseOverCredentialLimit(this.request, refusal, this.identity, 'bytes', {
+      bytesIn,
+      release,
+    });
+  }
+
+  /** The record fields this exchange decides. */
+  private ending(error?: string): Http1Ending {
+    return {
+      identity: this.identity,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      error,
+      release: this.release,
+    };
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
@@ -747,36 +760,22 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
     if (this.res.headersSent) {
       // Mid-body failure: the status line is gone, so the only honest signal is a cut connection.
       this.res.destroy();
-      this.complete(this.status, errorLabel(error));
+      this.complete(this.status, failureLabel(error));
       return;
     }
     this.settle();
     if (this.res.destroyed) {
       // The client went away first (and aborted the exchange): not the upstream's failure.
-      listener.finish(
-        this.req,
-        499,
-        this.startedAt,
-        this.identity,
-        this.bytesIn,
-        0,
-        undefined,
-        'client closed',
-        this.client,
-      );
+      listener.finish(this.request, 499, { ...this.ending('client closed'), bytesOut: 0 });
       return;
     }
     const failure = classifyUpstreamError(error);
     listener.options.metrics.upstreamErrors[failure.kind].inc();
     listener.answerText(
-      this.req,
-      this.res,
+      this.request,
       failure.httpStatus,
       upstreamFailureText(failure, listener.upstreamName),
-      this.startedAt,
-      this.identity,
-      errorLabel(error),
-      this.client,
+      { ...this.ending(failureLabel(error)), bytesOut: 0 },
     );
   }
 
@@ -797,18 +796,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
   private complete(status: number, error?: string): void {
     if (this.done) return;
     this.settle();
-    const { listener } = this;
-    listener.finish(
-      this.req,
-      status,
-      this.startedAt,
-      this.identity,
-      this.bytesIn,
-      this.bytesOut,
-      undefined,
-      error,
-      this.client,
-    );
+    this.listener.finish(this.request, status, this.ending(error));
   }
 }
 
@@ -821,15 +809,6 @@ function rawHeaderValue(raw: readonly Buffer[], lowerName: string): string | und
     }
   }
   return undefined;
-}
-
-function badHeadersError(): Error {
-  return Object.assign(new Error('invalid response headers'), { code: 'ERR_BAD_UPSTREAM_HEADERS' });
-}
-
-function errorLabel(error: Error): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  return code ?? error.name;
 }
 
 /** Framing an upstream reads exactly as we do: no Transfer-Encoding, or exactly `chunked`. */
