@@ -9,6 +9,7 @@ import {
 import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
 import { type Admission, type BodyMeter, type CredentialLimit, RequestAdmission } from '../auth/admission.js';
 import type { AuthState } from '../auth/auth-state.js';
@@ -561,7 +562,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
           identity: this.identity,
           upstreamHost: listener.upstreamName,
         }),
-        body: withBody ? req : null,
+        body: withBody ? (this.meter === null ? req : this.meteredBody(this.meter)) : null,
         // A proxy must not replay a request on its own; a failed exchange is the client's to retry.
         idempotent: false,
         blocking: true,
@@ -603,22 +604,39 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
 
   /** undici passes the chunk itself (its type declaration says a size). */
   onBodySent(chunk: Buffer | number): void {
-    const bytes = typeof chunk === 'number' ? chunk : chunk.length;
-    this.bytesIn += bytes;
-    if (this.meter === null || this.done) return;
-    const refusal = this.meter(bytes);
-    if (refusal !== null) this.cutOverBytes(refusal);
+    this.bytesIn += typeof chunk === 'number' ? chunk : chunk.length;
   }
 
+  /** Set when the body crossed its credential's bytes= budget: how the exchange is answered. */
+  private byteRefusal: RateRefusal | null = null;
+
   /**
-   * A streamed body (no Content-Length) crossed its credential's bytes= budget: the upstream
-   * request is aborted unfinished, so the upstream never takes it as a whole request, and the
-   * client gets the same 429 as a declared body over the budget.
+   * The body of a request whose bytes count against its credential's bytes= as they stream (no
+   * Content-Length): each chunk is taken from the budget before undici writes it. The chunk
+   * that crosses the budget is never written; the iteration throws instead, undici aborts the
+   * upstream request unfinished (so the upstream never takes it as a whole request), and the
+   * client gets the same 429 as a declared body over the budget. The client's socket is not
+   * destroyed with the iteration: the answer still goes out on it.
    */
+  private meteredBody(meter: BodyMeter): Readable {
+    const chunks = this.req.iterator({ destroyOnReturn: false });
+    const onRefusal = (refusal: RateRefusal): Error => {
+      this.byteRefusal = refusal;
+      return new Error('credential byte limit');
+    };
+    async function* metered(): AsyncGenerator<Buffer> {
+      for await (const chunk of chunks) {
+        const refusal = meter((chunk as Buffer).length);
+        if (refusal !== null) throw onRefusal(refusal);
+        yield chunk as Buffer;
+      }
+    }
+    return Readable.from(metered(), { objectMode: false });
+  }
+
+  /** The body crossed its bytes= budget (see meteredBody); its upstream request is aborted. */
   private cutOverBytes(refusal: RateRefusal): void {
     this.settle();
-    // Out of undici's write callback: the abort destroys the request it is writing.
-    process.nextTick(() => this.abortUpstream?.(new Error('credential byte limit')));
     if (this.res.headersSent) {
       this.res.destroy();
       this.listener.finish(this.request, this.status, this.ending('credential_limit:bytes'));
@@ -756,6 +774,10 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
 
   private settleError(error: Error): void {
     if (this.done) return;
+    if (this.byteRefusal !== null) {
+      this.cutOverBytes(this.byteRefusal);
+      return;
+    }
     const { listener } = this;
     if (this.res.headersSent) {
       // Mid-body failure: the status line is gone, so the only honest signal is a cut connection.
