@@ -51,6 +51,9 @@ export type Admission =
       readonly meter: BodyMeter | null;
     };
 
+/** A request let in: what its exchange forwards, for whom, and what it holds of its limits. */
+export type Admitted = Extract<Admission, { readonly kind: 'admitted' }>;
+
 /** The per-credential limits of issue 14, as metrics and access logs name them. */
 export type CredentialLimit = 'rate' | 'bytes' | 'inflight';
 

@@ -7,7 +7,7 @@ import {
 } from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import type { BodyMeter } from '../auth/admission.js';
+import type { Admitted, BodyMeter } from '../auth/admission.js';
 import { upstreamAnsweredText } from '../dataplane/answers.js';
 import type { ExchangeRecord } from '../dataplane/exchange-record.js';
 import { addForwardedHeaders, clientAddress } from '../dataplane/forwarding.js';
@@ -122,18 +122,23 @@ export class GrpcExchange {
   private readonly stream: ServerHttp2Stream;
   private readonly headers: IncomingHttpHeaders;
 
+  private readonly identity: string;
+  /** Gives back the credential's inflight= place (see Admission). */
+  private readonly release: (() => void) | undefined;
+  /** Takes the request's bytes from the credential's bytes= budget as they arrive, or null. */
+  private readonly meter: BodyMeter | null;
+
   constructor(
     private readonly listener: GrpcListener,
     private readonly call: GrpcCall,
     private readonly flags: number,
-    private readonly identity: string,
-    /** Gives back the credential's inflight= place (see Admission). */
-    private readonly release: (() => void) | undefined,
-    /** Takes the request's bytes from the credential's bytes= budget as they arrive, or null. */
-    private readonly meter: BodyMeter | null,
+    admitted: Admitted,
   ) {
     this.stream = call.stream;
     this.headers = call.headers;
+    this.identity = admitted.principal.identity;
+    this.release = admitted.release;
+    this.meter = admitted.meter;
   }
 
   start(): void {

@@ -310,16 +310,14 @@ export class GrpcListener {
       );
       return;
     }
-    const { identity } = admission.principal;
-    const { release, meter } = admission;
     // Forwarded on the next turn of the event loop: when a client opens a stream only to reset
     // it at once (rapid reset, CVE-2023-44487), its RST_STREAM, read in the same chunk, is
     // processed first, and the upstream never sees the stream. Forwarding such streams would
     // make the gateway a rapid-reset client of the collector, whose own limit would then close
     // the upstream session that honest calls share.
     setImmediate(() => {
-      if (stream.destroyed) release?.();
-      else new GrpcExchange(this, call, flags, identity, release, meter).start();
+      if (stream.destroyed) admission.release?.();
+      else new GrpcExchange(this, call, flags, admission).start();
     });
   }
 

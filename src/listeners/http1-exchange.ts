@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { BodyMeter } from '../auth/admission.js';
+import type { Admitted, BodyMeter } from '../auth/admission.js';
 import { upstreamAnsweredText } from '../dataplane/answers.js';
 import type { ExchangeRecord } from '../dataplane/exchange-record.js';
 import {
@@ -66,18 +66,22 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   private readonly req: IncomingMessage;
   private readonly res: ServerResponse;
 
+  private readonly identity: string;
+  /** Gives back the credential's inflight= place (see Admission). */
+  private readonly release: (() => void) | undefined;
+  /** Takes a streamed body's bytes from the credential's bytes= budget, or null. */
+  private readonly meter: BodyMeter | null;
+
   constructor(
     private readonly listener: Http1Listener,
     private readonly request: Http1Request,
-    private readonly identity: string,
-    private readonly path: string,
-    /** Gives back the credential's inflight= place (see Admission). */
-    private readonly release: (() => void) | undefined,
-    /** Takes a streamed body's bytes from the credential's bytes= budget, or null. */
-    private readonly meter: BodyMeter | null,
+    private readonly admitted: Admitted,
   ) {
     this.req = request.req;
     this.res = request.res;
+    this.identity = admitted.principal.identity;
+    this.release = admitted.release;
+    this.meter = admitted.meter;
   }
 
   start(): void {
@@ -89,7 +93,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     this.forwardedAt = performance.now();
     listener.pool.dispatch(
       {
-        path: this.path,
+        path: this.admitted.target,
         method: req.method as Dispatcher.HttpMethod,
         headers: upstreamRequestHeaders(req.rawHeaders, req.headers, {
           clientAddress: this.request.client,

@@ -292,7 +292,7 @@ export class Http1Listener {
     if (!this.server.listening) this.closeAfter(request);
     if (request.expectsContinue) res.writeContinue();
     this.upstreamBusy++;
-    new ProxyExchange(this, request, identity, admission.target, release, admission.meter).start();
+    new ProxyExchange(this, request, admission).start();
   }
 
   /** An exchange gave its upstream connection back. */
