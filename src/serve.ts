@@ -16,9 +16,10 @@ export interface ServeOptions {
 export const EXIT_BAD_CONFIG = 2;
 
 /**
- * Runs the gateway: in this process (`WORKERS=1`), or as a node:cluster primary with workers
- * sharing the listening sockets. Live reload on env-file change, SIGHUP and POST /reload;
- * graceful drain and exit 0 on SIGTERM or SIGINT.
+ * Runs the gateway: the control plane over the listeners of this process (`WORKERS=1`), or,
+ * in a node:cluster primary, over workers sharing the listening sockets (each runs only a data
+ * plane). Live reload on env-file change, SIGHUP and POST /reload; graceful drain and exit 0 on
+ * SIGTERM or SIGINT.
  */
 export async function serve(options: ServeOptions): Promise<void> {
   const processEnv = { ...process.env };
