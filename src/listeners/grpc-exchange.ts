@@ -8,16 +8,16 @@ import {
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { Admitted, BodyMeter } from '../auth/admission.js';
-import { upstreamAnsweredText } from '../dataplane/answers.js';
-import type { ExchangeRecord } from '../dataplane/exchange-record.js';
-import { addForwardedHeaders, clientAddress } from '../dataplane/forwarding.js';
+import { upstreamAnsweredText } from '../data-plane/core/answers.js';
+import type { ExchangeRecord } from '../data-plane/core/exchange-record.js';
+import { addForwardedHeaders, clientAddress } from '../data-plane/core/forwarding.js';
 import {
   BAD_RESPONSE,
   classifyUpstreamError,
   failureLabel,
   TIMEOUT,
   upstreamFailureText,
-} from '../dataplane/upstream-failure.js';
+} from '../data-plane/core/upstream-failure.js';
 import type { RateRefusal } from '../limits/request-rate-limiter.js';
 import { DROPPED_REQUEST_HEADERS, DROPPED_RESPONSE_HEADERS } from '../upstream/headers.js';
 import { NGHTTP2_CANCEL } from '../upstream/http2-upstream.js';

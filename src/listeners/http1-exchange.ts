@@ -3,14 +3,14 @@ import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Admitted, BodyMeter } from '../auth/admission.js';
-import { upstreamAnsweredText } from '../dataplane/answers.js';
-import type { ExchangeRecord } from '../dataplane/exchange-record.js';
+import { upstreamAnsweredText } from '../data-plane/core/answers.js';
+import type { ExchangeRecord } from '../data-plane/core/exchange-record.js';
 import {
   badHeadersError,
   classifyUpstreamError,
   failureLabel,
   upstreamFailureText,
-} from '../dataplane/upstream-failure.js';
+} from '../data-plane/core/upstream-failure.js';
 import type { RateRefusal } from '../limits/request-rate-limiter.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from '../upstream/headers.js';
 import type { Http1Listener } from './http1.js';

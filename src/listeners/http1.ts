@@ -14,9 +14,9 @@ import { type Admission, type CredentialLimit, RequestAdmission } from '../auth/
 import type { AuthState } from '../auth/auth-state.js';
 import type { AuthFailureReason, AuthOutcome } from '../auth/credential-store.js';
 import type { ListenerConfig } from '../config/types.js';
-import { OVERLOADED_TEXT, TOO_MANY_FAILURES_TEXT, upstreamBusyText } from '../dataplane/answers.js';
-import { ExchangeRecorder } from '../dataplane/exchange-record.js';
-import { clientAddress } from '../dataplane/forwarding.js';
+import { OVERLOADED_TEXT, TOO_MANY_FAILURES_TEXT, upstreamBusyText } from '../data-plane/core/answers.js';
+import { ExchangeRecorder } from '../data-plane/core/exchange-record.js';
+import { clientAddress } from '../data-plane/core/forwarding.js';
 import type { RateRefusal } from '../limits/request-rate-limiter.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { CredentialMetrics } from '../observability/credential-metrics.js';

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { addForwardedHeaders, type ForwardedContext } from '../dataplane/forwarding.js';
+import { addForwardedHeaders, type ForwardedContext } from '../data-plane/core/forwarding.js';
 
 /** Connection-specific request headers (RFC 9110 §7.6.1): they never cross a proxy. */
 const HOP_BY_HOP_REQUEST = [

@@ -3,7 +3,7 @@ import { createServer, type IncomingHttpHeaders, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { clientAddress } from '../../src/dataplane/forwarding.js';
+import { clientAddress } from '../../src/data-plane/core/forwarding.js';
 import {
   downstreamResponseHeaders,
   type UpstreamRequestContext,

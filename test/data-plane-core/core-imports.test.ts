@@ -5,13 +5,13 @@ import { test } from 'node:test';
 import ts from 'typescript';
 
 /*
- * Issue 13: the data plane's core is transport-neutral. Its modules import neither node:http
+ * Issue 13: the data plane's core (src/data-plane/core) is transport-neutral. Its modules import neither node:http
  * nor node:http2 (nor https, undici): the protocol adapters in src/listeners do.
  */
-const CORE = join(import.meta.dirname, '../../src/dataplane');
+const CORE = join(import.meta.dirname, '../../src/data-plane/core');
 const TRANSPORTS = new Set(['node:http', 'node:http2', 'node:https', 'http', 'http2', 'https', 'undici']);
 
-test('src/dataplane imports no HTTP machinery', () => {
+test('src/data-plane/core imports no HTTP machinery', () => {
   const files = readdirSync(CORE).filter((name) => name.endsWith('.ts'));
   assert.ok(files.length >= 4, `core modules: ${files.join(', ')}`);
   for (const file of files) {

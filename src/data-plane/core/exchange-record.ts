@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks';
-import type { AuthFailureReason } from '../auth/credential-store.js';
-import type { ListenerName } from '../config/types.js';
-import type { AccessLog } from '../observability/access-log.js';
-import { type CredentialMetrics, grpcCodeClass } from '../observability/credential-metrics.js';
-import type { ListenerMetrics } from '../observability/metrics.js';
+import type { AuthFailureReason } from '../../auth/credential-store.js';
+import type { ListenerName } from '../../config/types.js';
+import type { AccessLog } from '../../observability/access-log.js';
+import { type CredentialMetrics, grpcCodeClass } from '../../observability/credential-metrics.js';
+import type { ListenerMetrics } from '../../observability/metrics.js';
 
 /** How one request ended, on any port: what the metrics count and the access log says. */
 export interface ExchangeRecord {
