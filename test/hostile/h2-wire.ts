@@ -213,6 +213,22 @@ export class H2Wire {
     ]);
   }
 
+  /**
+   * Sends a PING and waits for its ACK (or the connection's end), bounded in time: the server
+   * acknowledges it only once it has processed every frame sent before it, so an attacker that
+   * waits for it cannot get ahead of the server by more than what it sent since (on a loaded
+   * machine, the kernel's socket buffers would otherwise take a whole attack before the server
+   * read any of it).
+   */
+  async pinged(timeoutMs = 5000): Promise<void> {
+    const acks = this.pingAcks;
+    if (!this.write(pingFrame(acks + 1))) return;
+    const deadline = Date.now() + timeoutMs;
+    while (this.pingAcks === acks && !this.closed && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
   destroy(): void {
     this.socket.destroy();
   }
