@@ -10,7 +10,7 @@ import { formatAddress, redactedConfig } from './config/redact.js';
 import type { ReloadResult } from './config/reloader.js';
 import { mergeReloadable, settingsNeedingRestart } from './config/restart-needed.js';
 import type { GatewayConfig, ListenerConfig } from './config/types.js';
-import { RequestRateLimiter } from './limits/request-rate-limiter.js';
+import { type LimitStores, openLimitStore } from './limits/open-limit-store.js';
 import { connectionsPerListener, openFileLimit } from './listeners/connection-admission.js';
 import { GRPC_UPSTREAM_SESSIONS, GrpcListener } from './listeners/grpc.js';
 import { HTTP1_UPSTREAM_CONNECTIONS, Http1Listener } from './listeners/http1.js';
@@ -38,8 +38,9 @@ export class Gateway {
   readonly credentialMetrics = new CredentialMetrics(this.metrics.registry);
   readonly bcrypt: BcryptVerifier;
   readonly auth: AuthState;
-  /** Shared by every listener of this process (not across workers). */
+  /** Shared by every listener of this process; across processes only with LIMIT_STORE=redis. */
   readonly failureLimiter: AuthFailureLimiter;
+  private readonly limitStores: LimitStores;
   private readonly tlsReloader: TlsReloader | null = null;
   readonly listeners: DataListener[] = [];
   private readonly accessLog: AccessLog;
@@ -77,7 +78,9 @@ export class Gateway {
     this.auth = new AuthState(activeCredentials(new CredentialStore(config, this.bcrypt)));
     this.credentialMetrics.configure(config);
     this.accessLog = new AccessLog(logger, config.accessLog);
+    this.limitStores = openLimitStore(config.limitStore, this.metrics.registry, logger);
     this.failureLimiter = new AuthFailureLimiter({
+      shared: this.limitStores.failures,
       limit: config.authFailureLimit,
       windowMs: config.authFailureWindowMs,
       exempt: config.authFailureLimitExempt,
@@ -123,7 +126,7 @@ export class Gateway {
         ),
       ),
     };
-    const rates = new RequestRateLimiter();
+    const rates = this.limitStores.rates;
     for (const listener of dataListeners) {
       if (listener.upstream === null) continue;
       const options = {
@@ -271,6 +274,7 @@ export class Gateway {
     await Promise.all(this.listeners.map((listener) => listener.close(deadline)));
     await this.metricsPort?.close();
     await this.admin?.close();
+    await this.limitStores.close();
   }
 
   private registerStateMetrics(): void {
