@@ -54,7 +54,7 @@ interface LeaseCommands {
   takeLease(key: string, capacity: number, perMs: number, want: number): Promise<[number, string]>;
 }
 
-type Operation = 'lease' | 'failures' | 'probe';
+type Operation = 'lease' | 'failures' | 'probe' | 'connect';
 
 /** Failures of one client address in the window all processes share. */
 export interface SharedFailureCount {
@@ -97,7 +97,7 @@ export class RedisLimitStore {
     );
     this.errors = new Counter({
       name: 'gateway_limit_store_errors_total',
-      help: 'LIMIT_STORE Redis commands that failed or took longer than 50 ms, by operation (lease, failures, probe).',
+      help: 'LIMIT_STORE Redis commands that failed or took longer than 50 ms, by operation (lease, failures, probe), and failed connection attempts (connect).',
       labelNames: ['operation'],
       registers,
     });
@@ -127,7 +127,10 @@ export class RedisLimitStore {
     }) as Redis & LeaseCommands;
     this.client.defineCommand('takeLease', { numberOfKeys: 1, lua: TAKE_LEASE });
     this.client.on('ready', () => this.markUp());
-    this.client.on('error', (error: Error) => this.markDown(error));
+    this.client.on('error', (error: Error) => {
+      this.errors.inc({ operation: 'connect' });
+      this.markDown(error);
+    });
     this.client.on('close', () => this.markDown(null));
   }
 
