@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { Redis } from 'ioredis';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { limitStoreText } from '../config/limit-store.js';
@@ -114,7 +115,8 @@ export class RedisLimitStore {
       ...(store.username === null ? {} : { username: store.username }),
       ...(store.password === null ? {} : { password: store.password }),
       db: store.db,
-      ...(store.tls ? { tls: { servername: store.host } } : {}),
+      // The system's CAs and NODE_EXTRA_CA_CERTS; SNI only for a name (RFC 6066 forbids an address).
+      ...(store.tls ? { tls: isIP(store.host) === 0 ? { servername: store.host } : {} } : {}),
       connectionName: 'edge-gateway',
       keyPrefix: 'edge-gateway:',
       commandTimeout: REDIS_COMMAND_TIMEOUT_MS,

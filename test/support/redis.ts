@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { freePort } from './ports.js';
 import { spawnTracked, type TrackedProcess, waitUntilReady } from './processes.js';
 import { registerSecret } from './secrets.js';
@@ -30,15 +31,19 @@ export interface RunningRedis {
 export interface RedisOptions {
   /** requirepass for the default user; recorded as a secret no gateway may print. */
   readonly password?: string;
+  /** TLS only (rediss://), with this certificate and key (PEM files); clients need no certificate. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
 }
 
 /** Answers true once `PING` gets +PONG (or -NOAUTH: it is up and wants the password). */
-function answersPing(port: number): Promise<boolean> {
+function answersPing(port: number, tls: boolean): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
+    const socket = tls
+      ? tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false })
+      : connect({ host: '127.0.0.1', port });
     let reply = '';
     socket.setTimeout(1000, () => socket.destroy());
-    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on(tls ? 'secureConnect' : 'connect', () => socket.write('PING\r\n'));
     socket.on('data', (data) => {
       reply += data.toString('latin1');
       if (reply.includes('\r\n')) {
@@ -56,9 +61,17 @@ export async function startRedis(options: RedisOptions = {}): Promise<RunningRed
   if (options.password !== undefined)
     registerSecret({ kind: 'password', value: options.password, user: 'default' });
   const port = await freePort();
+  const { tls } = options;
+  const listen =
+    tls === undefined
+      ? ['--port', String(port)]
+      : [
+          ...['--port', '0', '--tls-port', String(port)],
+          ...['--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile],
+          ...['--tls-ca-cert-file', tls.certFile, '--tls-auth-clients', 'no'],
+        ];
   const args = [
-    '--port',
-    String(port),
+    ...listen,
     '--bind',
     '127.0.0.1',
     '--save',
@@ -70,13 +83,18 @@ export async function startRedis(options: RedisOptions = {}): Promise<RunningRed
   let tracked: TrackedProcess;
   const launch = async (): Promise<void> => {
     tracked = spawnTracked(REDIS_BINARY, args, {});
-    await waitUntilReady(`redis-server on port ${port}`, () => answersPing(port), tracked, 10_000);
+    await waitUntilReady(
+      `redis-server on port ${port}`,
+      () => answersPing(port, tls !== undefined),
+      tracked,
+      10_000,
+    );
   };
   await launch();
   const auth = options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`;
   return {
     port,
-    url: `redis://${auth}127.0.0.1:${port}/0`,
+    url: `${tls === undefined ? 'redis' : 'rediss'}://${auth}127.0.0.1:${port}/0`,
     get pid() {
       return tracked.child.pid;
     },
