@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { runCli } from '../cli/run-cli.js';
 import type { RunningGateway } from '../support/gateway.js';
@@ -130,6 +131,34 @@ describe('LIMIT_STORE=redis with real gateway processes (issue 14)', () => {
     for (const output of [check.stdout, check.stderr, json.stdout, bad.stdout, bad.stderr])
       assert.ok(!output.includes(REDIS_PASSWORD), output);
   });
+  test('a reload with a bad LIMIT_STORE is refused naming it; a good new one needs a restart', async () => {
+    const [replica] = replicas as [RunningGateway];
+    const reload = async (line: string) => {
+      await writeFile(replica.envFile, `${envFile}${line}\n`);
+      const response = await fetch(`${replica.url('admin')}/reload`, { method: 'POST' });
+      return { status: response.status, text: await response.text() };
+    };
+    const other = `redis-${RUN}-other-password`;
+    registerSecret({ kind: 'password', value: other, user: 'default' });
+    try {
+      const bad = await reload(`LIMIT_STORE=redis://:${other}@127.0.0.1:${redis.port}/zero`);
+      assert.equal(bad.status, 400);
+      assert.match(bad.text, /LIMIT_STORE: the database .*\[redacted\]/);
+      const good = await reload(`LIMIT_STORE=redis://:${other}@127.0.0.1:${redis.port}/1`);
+      assert.equal(good.status, 200, good.text);
+      assert.match(good.text, /"restartNeeded":\["LIMIT_STORE"\]/);
+      const dump = await (await fetch(`${replica.url('admin')}/config_dump`)).text();
+      assert.match(
+        dump,
+        new RegExp(`"limit_store":"redis://:\\[redacted\\]@127\\.0\\.0\\.1:${redis.port}/0"`),
+      );
+      for (const text of [bad.text, good.text, dump, replica.output()]) assert.ok(!text.includes(other));
+      assert.equal(await storeUp(replica), 1, 'the running store stays in force');
+    } finally {
+      await writeFile(replica.envFile, envFile);
+    }
+  });
+
   // Last: it blocks this client's address on both replicas for AUTH_FAILURE_WINDOW.
   test('two replicas: the auth-failure limit counts failures made on both', async () => {
     const { matched, statuses } = await alternate(replicas, WRONG_KEY, 30, 401);
