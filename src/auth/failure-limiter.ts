@@ -58,8 +58,9 @@ interface FailureWindow {
  * total it answers replaces the local one when larger: a process learns the total with the
  * answer to its own failure, so a client spread over P processes gets at most one failure past
  * the limit in each (more only when they arrive at one process faster than Redis answers; see
- * docs/security.md). While the store is down, each counts on its own. Exempt addresses are neither counted nor refused (IPv4 ranges also
- * match IPv4-mapped IPv6 clients: Node's BlockList does that).
+ * docs/security.md). While the store is down, each counts on its own. Exempt addresses are
+ * neither counted nor refused (IPv4 ranges also match IPv4-mapped IPv6 clients: Node's
+ * BlockList does that).
  */
 export class AuthFailureLimiter {
   /** Requests refused because their address was over the limit. */
