@@ -1,12 +1,10 @@
 import cluster from 'node:cluster';
-import { ClusterPrimary } from './cluster/primary.js';
+import { FleetDataPlane } from './cluster/fleet.js';
 import { runWorker } from './cluster/worker.js';
-import type { EnvVars } from './config/env-source.js';
-import { type LoadResult, loadGatewayConfig } from './config/load.js';
-import { ConfigReloader } from './config/reloader.js';
-import type { GatewayConfig } from './config/types.js';
-import { logConfigWarnings, unknownSettingWarnings } from './config/unknown-settings.js';
-import { Gateway } from './gateway.js';
+import { loadGatewayConfig } from './config/load.js';
+import { logConfigWarnings } from './config/unknown-settings.js';
+import { ControlPlane } from './control/control-plane.js';
+import { LocalDataPlane } from './data-plane/local.js';
 import { tlsFilesProblem } from './listeners/tls-certificates.js';
 import { createLogger, type Logger } from './observability/logger.js';
 
@@ -18,9 +16,10 @@ export interface ServeOptions {
 export const EXIT_BAD_CONFIG = 2;
 
 /**
- * Runs the gateway: in this process (`WORKERS=1`), or as a node:cluster primary with workers
- * sharing the listening sockets. Live reload on env-file change, SIGHUP and POST /reload;
- * graceful drain and exit 0 on SIGTERM or SIGINT.
+ * Runs the gateway: the control plane over the listeners of this process (`WORKERS=1`), or,
+ * in a node:cluster primary, over workers sharing the listening sockets (each runs only a data
+ * plane). Live reload on env-file change, SIGHUP and POST /reload; graceful drain and exit 0 on
+ * SIGTERM or SIGINT.
  */
 export async function serve(options: ServeOptions): Promise<void> {
   const processEnv = { ...process.env };
@@ -49,96 +48,33 @@ export async function serve(options: ServeOptions): Promise<void> {
     await runWorker(config, logger.child({ worker: cluster.worker?.id }));
     return;
   }
-  if (config.workers > 1) {
-    await runPrimary(loaded, config, processEnv, logger);
-    return;
-  }
-  await runSingle(loaded, config, processEnv, logger);
-}
-
-async function runSingle(
-  loaded: LoadResult,
-  config: GatewayConfig,
-  processEnv: EnvVars,
-  logger: Logger,
-): Promise<void> {
-  let gateway: Gateway;
+  let control: ControlPlane | null = null;
   try {
-    gateway = await Gateway.start(config, logger);
+    control = new ControlPlane({
+      initial: loaded,
+      processEnv,
+      dataPlane:
+        config.workers > 1
+          ? new FleetDataPlane({ workers: config.workers, vars: loaded.vars, logger })
+          : new LocalDataPlane(config, logger),
+      logger,
+    });
+    await control.start();
   } catch (error) {
+    await control?.stop().catch(() => undefined);
     fatal(logger, error);
   }
-  const reloader = new ConfigReloader({
-    processEnv,
-    envFile: config.envFile,
-    initial: { config, vars: loaded.vars, fingerprint: loaded.fingerprint },
-    apply: (next, vars) => {
-      logConfigWarnings(logger, unknownSettingWarnings(vars));
-      return gateway.applyConfig(next);
-    },
-    logger,
-  });
-  gateway.reloadHandler = () => reloader.reload('admin');
-  gateway.reloadStatus = () => ({
-    ok: reloader.lastReloadSuccessful,
-    timestamp: reloader.lastSuccessTimestampSeconds,
-    successes: reloader.successes,
-    failures: reloader.failures,
-  });
-  reloader.start();
-  logger.info({ env_file: config.envFile }, 'edge-gateway started; edits to the env file apply live');
-  onSignals(
-    logger,
-    config,
-    () => void reloader.reload('signal'),
-    async () => {
-      reloader.stop();
-      await gateway.stop();
-    },
-  );
+  onSignals(logger, control);
 }
 
-async function runPrimary(
-  loaded: LoadResult,
-  config: GatewayConfig,
-  processEnv: EnvVars,
-  logger: Logger,
-): Promise<void> {
-  const primary = new ClusterPrimary({
-    config,
-    vars: loaded.vars,
-    fingerprint: loaded.fingerprint,
-    processEnv,
-    workers: config.workers,
-    logger,
-  });
-  try {
-    await primary.start();
-  } catch (error) {
-    await primary.stop().catch(() => undefined);
-    fatal(logger, error);
-  }
-  onSignals(
-    logger,
-    config,
-    () => primary.reload(),
-    () => primary.stop(),
-  );
-}
-
-function onSignals(
-  logger: Logger,
-  config: GatewayConfig,
-  reload: () => void,
-  drain: () => Promise<void>,
-): void {
+function onSignals(logger: Logger, control: ControlPlane): void {
   process.on('SIGHUP', () => {
     logger.info('SIGHUP: reloading the configuration');
-    reload();
+    void control.reload('signal');
   });
   const shutdown = (signal: NodeJS.Signals): void => {
-    logger.info({ signal, drain_timeout_ms: config.drainTimeoutMs }, 'draining');
-    drain().then(
+    logger.info({ signal, drain_timeout_ms: control.drainTimeoutMs }, 'draining');
+    control.stop().then(
       () => {
         logger.info('drained, exiting');
         logger.flush();

@@ -1,4 +1,5 @@
 import type { ListenerName, Scope } from '../config/types.js';
+import type { InflightCounter } from '../limits/inflight.js';
 import type { RateRefusal, RequestRateLimiter } from '../limits/request-rate-limiter.js';
 import type { CredentialMetrics } from '../observability/credential-metrics.js';
 import type { ListenerLimitMetrics } from '../observability/limit-metrics.js';
@@ -17,10 +18,14 @@ import { classifyRequest } from './route-scope.js';
  * - `bad-target`: authenticated, but the target has no single meaning (400);
  * - `forbidden`: authenticated, but the credential lacks the scope the target needs (403 /
  *   PERMISSION_DENIED); not an authentication failure, so not counted toward the limit;
- * - `limited`: authenticated and allowed, but over its credential's rate=, or its declared body
- *   over its bytes= (429 / RESOURCE_EXHAUSTED with the retry delay); not an authentication
- *   failure (issue 14);
- * - `admitted`: forward `target` (the path as classified) for `principal`.
+ * - `limited`: authenticated and allowed, but over its credential's rate=, its declared body
+ *   over its bytes=, or all its inflight= places taken (429 / RESOURCE_EXHAUSTED with the retry
+ *   delay); not an authentication failure (issue 14);
+ * - `admitted`: forward `target` (the path as classified) for `principal`. `release` gives back
+ *   its inflight= place when the exchange ends (the exchange record calls it); `meter` is set
+ *   when the body's bytes must be taken from the bytes= budget as they stream (an ingest
+ *   request without a declared length): it answers each chunk with null, or the refusal that
+ *   cuts the body.
  */
 export type Admission =
   | { readonly kind: 'over-limit'; readonly retryAfterSeconds: number; readonly failures: number }
@@ -35,10 +40,25 @@ export type Admission =
   | {
       readonly kind: 'limited';
       readonly principal: Principal;
-      readonly limit: 'rate' | 'bytes';
+      readonly limit: CredentialLimit;
       readonly refusal: RateRefusal;
     }
-  | { readonly kind: 'admitted'; readonly principal: Principal; readonly target: string };
+  | {
+      readonly kind: 'admitted';
+      readonly principal: Principal;
+      readonly target: string;
+      readonly release: (() => void) | undefined;
+      readonly meter: BodyMeter | null;
+    };
+
+/** A request let in: what its exchange forwards, for whom, and what it holds of its limits. */
+export type Admitted = Extract<Admission, { readonly kind: 'admitted' }>;
+
+/** The per-credential limits of issue 14, as metrics and access logs name them. */
+export type CredentialLimit = 'rate' | 'bytes' | 'inflight';
+
+/** Takes a streamed body's chunk of `bytes` from its credential's bytes= budget. */
+export type BodyMeter = (bytes: number) => RateRefusal | null;
 
 /** The one-line 403 body and gRPC message: which scope is missing, never whose credential. */
 export function lacksScopeText(scope: Scope): string {
@@ -56,6 +76,7 @@ export interface RequestAdmissionOptions {
   readonly auth: AuthState;
   readonly limiter: AuthFailureLimiter;
   readonly rates: RequestRateLimiter;
+  readonly inflight: InflightCounter;
   readonly metrics: ListenerMetrics;
   readonly limits: ListenerLimitMetrics;
   readonly credentials: CredentialMetrics;
@@ -79,6 +100,7 @@ export class RequestAdmission {
     readonly protection: {
       readonly limiter: AuthFailureLimiter;
       readonly rates: RequestRateLimiter;
+      readonly inflight: InflightCounter;
       readonly limits: ListenerLimitMetrics;
     };
   }): RequestAdmission {
@@ -87,6 +109,7 @@ export class RequestAdmission {
       auth: options.auth,
       limiter: options.protection.limiter,
       rates: options.protection.rates,
+      inflight: options.protection.inflight,
       metrics: options.metrics,
       limits: options.protection.limits,
       credentials: options.credentialMetrics,
@@ -172,26 +195,50 @@ export class RequestAdmission {
       this.options.credentials.denied(principal.identity, route.scope);
       return { kind: 'forbidden', principal, scope: route.scope, text: LACKS[route.scope] };
     }
-    const { rate, bytesPerMinute } = principal.limits;
+    const { rate, bytesPerMinute, inflight } = principal.limits;
+    const { identity } = principal;
+    // Judged first and taken last: a request refused by another limit never holds a place.
+    if (inflight !== null && this.options.inflight.of(identity) >= inflight) {
+      return this.limited(principal, 'inflight', inflightRefusal(identity, inflight));
+    }
     const now = Date.now();
     if (rate !== null) {
-      const refusal = this.options.rates.take(principal.identity, rate, now);
+      const refusal = this.options.rates.take(identity, rate, now);
       if (refusal !== null) return this.limited(principal, 'rate', refusal);
     }
-    if (bytesPerMinute !== null && declaredBodyBytes > 0) {
-      const refusal = this.options.rates.takeBytes(
-        principal.identity,
-        bytesPerMinute,
-        declaredBodyBytes,
-        now,
-      );
-      if (refusal !== null) return this.limited(principal, 'bytes', refusal);
+    let meter: BodyMeter | null = null;
+    if (bytesPerMinute !== null && route.scope === 'ingest') {
+      if (declaredBodyBytes > 0) {
+        const refusal = this.options.rates.takeBytes(identity, bytesPerMinute, declaredBodyBytes, now);
+        if (refusal !== null) return this.limited(principal, 'bytes', refusal);
+      } else {
+        meter = (bytes) => {
+          const refusal = this.options.rates.takeBytes(identity, bytesPerMinute, bytes, Date.now());
+          if (refusal !== null) this.options.limits.credentialLimited(identity, 'bytes');
+          return refusal;
+        };
+      }
     }
-    return { kind: 'admitted', principal, target: route.target };
+    const release =
+      inflight === null ? undefined : (this.options.inflight.enter(identity, inflight) ?? undefined);
+    return { kind: 'admitted', principal, target: route.target, release, meter };
   }
 
-  private limited(principal: Principal, limit: 'rate' | 'bytes', refusal: RateRefusal): Admission {
+  private limited(principal: Principal, limit: CredentialLimit, refusal: RateRefusal): Admission {
     this.options.limits.credentialLimited(principal.identity, limit);
     return { kind: 'limited', principal, limit, refusal };
   }
+}
+
+/**
+ * All of a credential's inflight= places are taken: retry in a second. The RateLimit headers
+ * name the policy by its quota alone (no window: places come back when requests end).
+ */
+function inflightRefusal(identity: string, inflight: number): RateRefusal {
+  return {
+    retryAfterSeconds: 1,
+    policy: `"inflight";q=${inflight}`,
+    state: `"inflight";r=0;t=1`,
+    text: `inflight limit of ${identity} exceeded`,
+  };
 }

@@ -2,20 +2,20 @@ import { AggregatorRegistry } from 'prom-client';
 import type { EnvVars } from '../config/env-source.js';
 import { parseGatewayConfig } from '../config/parse.js';
 import type { GatewayConfig } from '../config/types.js';
-import { Gateway } from '../gateway.js';
-import { credentialMetricsJson } from '../observability/credential-report.js';
+import { LocalDataPlane } from '../data-plane/local.js';
 import type { Logger } from '../observability/logger.js';
 import { isPrimaryMessage, type WorkerMessage } from './messages.js';
 
 /**
- * A cluster worker: the data listeners on sockets shared with its siblings, no admin port. The
- * primary owns configuration: it sends each validated env snapshot, which the worker parses and
- * applies; its metrics are read by the primary's AggregatorRegistry over IPC.
+ * A cluster worker: a local data plane on sockets shared with its siblings, no admin port. The
+ * primary's control plane owns configuration: it sends each validated env snapshot, which the
+ * worker parses and applies; its metrics are read by the primary's AggregatorRegistry over IPC.
  */
 export async function runWorker(config: GatewayConfig, logger: Logger): Promise<void> {
-  let gateway: Gateway;
+  let dataPlane: LocalDataPlane;
   try {
-    gateway = await Gateway.start(config, logger, 'worker');
+    dataPlane = new LocalDataPlane(config, logger);
+    await dataPlane.start();
   } catch (error) {
     const { code, message } = error as NodeJS.ErrnoException;
     logger.fatal({ code }, `worker cannot start: ${message}`);
@@ -24,16 +24,27 @@ export async function runWorker(config: GatewayConfig, logger: Logger): Promise<
   }
   // Answers the primary's metric requests with this worker's registry.
   new AggregatorRegistry();
-  AggregatorRegistry.setRegistries([gateway.metrics.registry]);
+  AggregatorRegistry.setRegistries([dataPlane.metrics.registry]);
 
+  /** The DRAIN_TIMEOUT of the last configuration applied (it applies live). */
+  let drainTimeoutMs = config.drainTimeoutMs;
   let draining = false;
   const drain = (): void => {
     if (draining) return;
     draining = true;
-    gateway.stop().then(
+    dataPlane.stop(drainTimeoutMs).then(
       () => process.exit(0),
       () => process.exit(1),
     );
+  };
+  const apply = (vars: EnvVars): void => {
+    const parsed = parseGatewayConfig(vars, config.envFile);
+    if (!parsed.ok) {
+      logger.error({ errors: parsed.errors }, 'worker could not apply the configuration the primary sent');
+      return;
+    }
+    dataPlane.apply(parsed.config);
+    drainTimeoutMs = parsed.config.drainTimeoutMs;
   };
   process.on('message', (message: unknown) => {
     if (!isPrimaryMessage(message)) return;
@@ -43,13 +54,13 @@ export async function runWorker(config: GatewayConfig, logger: Logger): Promise<
     }
     if (message.type === 'edge-gateway:credential-metrics') {
       const { requestId } = message;
-      credentialMetricsJson(gateway.metrics.registry).then(
+      dataPlane.credentialMetricsJson().then(
         (metrics) => process.send?.({ type: 'edge-gateway:credential-metrics', requestId, metrics }),
         () => process.send?.({ type: 'edge-gateway:credential-metrics', requestId, metrics: [] }),
       );
       return;
     }
-    applyVars(gateway, message.vars, config.envFile, logger);
+    apply(message.vars);
   });
   // The primary drains the workers; a signal sent to the whole group (Ctrl-C) drains too.
   process.on('SIGTERM', drain);
@@ -57,10 +68,4 @@ export async function runWorker(config: GatewayConfig, logger: Logger): Promise<
   process.on('SIGHUP', () => undefined);
   process.on('disconnect', drain);
   process.send?.({ type: 'edge-gateway:ready' } satisfies WorkerMessage);
-}
-
-function applyVars(gateway: Gateway, vars: EnvVars, envFile: string, logger: Logger): void {
-  const parsed = parseGatewayConfig(vars, envFile);
-  if (parsed.ok) gateway.applyConfig(parsed.config);
-  else logger.error({ errors: parsed.errors }, 'worker could not apply the configuration the primary sent');
 }

@@ -8,6 +8,11 @@ export interface Http1Request {
   readonly expectsContinue: boolean;
   /** When it arrived: its access-log duration includes the wait behind the requests before it. */
   readonly startedAt: number;
+  /**
+   * The client's address, read on arrival: undici destroys a request body it has sent, which
+   * detaches `req.socket` before the exchange is recorded.
+   */
+  readonly client: string;
 }
 
 /**

@@ -9,28 +9,25 @@ import {
 import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Dispatcher, Pool } from 'undici';
-import { type Admission, RequestAdmission } from '../auth/admission.js';
+import type { Pool } from 'undici';
+import { type Admission, type CredentialLimit, RequestAdmission } from '../auth/admission.js';
 import type { AuthState } from '../auth/auth-state.js';
 import type { AuthFailureReason, AuthOutcome } from '../auth/credential-store.js';
 import type { ListenerConfig } from '../config/types.js';
+import { OVERLOADED_TEXT, TOO_MANY_FAILURES_TEXT, upstreamBusyText } from '../data-plane/core/answers.js';
+import { ExchangeRecorder } from '../data-plane/core/exchange-record.js';
+import { clientAddress } from '../data-plane/core/forwarding.js';
 import type { RateRefusal } from '../limits/request-rate-limiter.js';
 import type { AccessLog } from '../observability/access-log.js';
-import { type CredentialMetrics, httpCodeClass } from '../observability/credential-metrics.js';
+import type { CredentialMetrics } from '../observability/credential-metrics.js';
 import type { Logger } from '../observability/logger.js';
 import type { ListenerMetrics } from '../observability/metrics.js';
-import { classifyUpstreamError, upstreamFailureText } from '../upstream/errors.js';
-import { clientAddress, downstreamResponseHeaders, upstreamRequestHeaders } from '../upstream/headers.js';
 import { createHttp1Upstream } from '../upstream/http1-upstream.js';
 import { ConnectionAdmission } from './connection-admission.js';
 import { Http1Connection, type Http1Request } from './http1-connection.js';
+import { type Http1Ending, hasRequestBody, ProxyExchange, textHeaders } from './http1-exchange.js';
 import { listenOn } from './listen.js';
-import {
-  connectionsCheckingInterval,
-  type ListenerProtection,
-  TOO_MANY_FAILURES_TEXT,
-  upstreamAnsweredText,
-} from './protection.js';
+import { connectionsCheckingInterval, type ListenerProtection } from './protection.js';
 import type { TlsMaterial } from './tls-certificates.js';
 
 export interface Http1ListenerOptions {
@@ -45,8 +42,6 @@ export interface Http1ListenerOptions {
   readonly protection: ListenerProtection;
 }
 
-const OVERLOADED_TEXT = 'authentication temporarily overloaded';
-
 /** Connections of a port's upstream pool: each carries one exchange at a time. */
 export const HTTP1_UPSTREAM_CONNECTIONS = 256;
 
@@ -56,15 +51,6 @@ export const HTTP1_UPSTREAM_CONNECTIONS = 256;
  * the cut would be forwarded as no body at all. A request that reaches the count is refused.
  */
 const MAX_HEADER_FIELDS = 256;
-
-/** Headers of a short text answer, with its length: no chunked framing for a one-line body. */
-function textHeaders(text: string, extra: Readonly<Record<string, string>> = {}): Record<string, string> {
-  return {
-    'content-type': 'text/plain; charset=utf-8',
-    'content-length': String(Buffer.byteLength(text)),
-    ...extra,
-  };
-}
 
 /**
  * An HTTP/1.1 data port (4318, 9090, 8428): authenticate every request, then stream it to the
@@ -84,6 +70,7 @@ export class Http1Listener {
   private readonly door: RequestAdmission;
   /** Exchanges holding an upstream connection (or waiting for one): at most the pool's size. */
   private upstreamBusy = 0;
+  private readonly recorder: ExchangeRecorder;
 
   constructor(readonly options: Http1ListenerOptions) {
     this.upstreamName = options.config.upstream.host;
@@ -94,6 +81,13 @@ export class Http1Listener {
     });
     this.admission = new ConnectionAdmission(options.protection.connections, options.protection.limits);
     this.door = RequestAdmission.forListener(options);
+    this.recorder = new ExchangeRecorder({
+      listener: options.config.name,
+      upstream: this.upstreamName,
+      metrics: options.metrics,
+      credentialMetrics: options.credentialMetrics,
+      accessLog: options.accessLog,
+    });
     const { timeouts, tls } = options.protection;
     this.proto = tls === null ? 'http' : 'https';
     const serverOptions: ServerOptions = {
@@ -213,18 +207,25 @@ export class Http1Listener {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
-    const request = { req, res, expectsContinue, startedAt: performance.now() };
+    const request = {
+      req,
+      res,
+      expectsContinue,
+      startedAt: performance.now(),
+      client: clientAddress(req.socket.remoteAddress),
+    };
     this.admission.inUse(req.socket);
     const connection = this.connections.get(req.socket);
     if (connection === undefined) this.serve(request);
     else connection.admit(request);
   }
 
-  private serve({ req, res, expectsContinue, startedAt }: Http1Request): void {
+  private serve(request: Http1Request): void {
+    const { req } = request;
     if (req.rawHeaders.length >= 2 * MAX_HEADER_FIELDS) {
       this.options.protection.limits.headerSizeLimit.inc();
-      this.closeAfter(req, res);
-      this.answerText(req, res, 431, 'too many header fields', startedAt, undefined);
+      this.closeAfter(request);
+      this.answerText(request, 431, 'too many header fields', {});
       return;
     }
     // A client over its failure budget is refused before any credential work (bcrypt included).
@@ -233,45 +234,32 @@ export class Http1Listener {
       req.method ?? '',
       originFormPath(req.url),
       req.rawHeaders,
-      (admission) => this.afterAdmission(req, res, admission, expectsContinue, startedAt),
+      (admission) => this.afterAdmission(request, admission),
       declaredBodyBytes(req),
     );
   }
 
-  private afterAdmission(
-    req: IncomingMessage,
-    res: ServerResponse,
-    admission: Admission,
-    expectsContinue: boolean,
-    startedAt: number,
-  ): void {
+  private afterAdmission(request: Http1Request, admission: Admission): void {
     switch (admission.kind) {
       case 'over-limit':
-        this.refuseOverLimit(req, res, admission.retryAfterSeconds, admission.failures, startedAt);
+        this.refuseOverLimit(request, admission.retryAfterSeconds, admission.failures);
         return;
       case 'refused':
-        this.reject(req, res, admission.reason, startedAt);
+        this.reject(request, admission.reason);
         return;
       case 'bad-target':
-        this.answerText(req, res, 400, admission.text, startedAt, admission.principal.identity);
+        this.answerText(request, 400, admission.text, { identity: admission.principal.identity });
         return;
       case 'forbidden':
-        this.answerText(
-          req,
-          res,
-          403,
-          admission.text,
-          startedAt,
-          admission.principal.identity,
-          `scope_denied:${admission.scope}`,
-        );
+        this.answerText(request, 403, admission.text, {
+          identity: admission.principal.identity,
+          error: `scope_denied:${admission.scope}`,
+        });
         return;
       case 'limited':
         this.refuseOverCredentialLimit(
-          req,
-          res,
+          request,
           admission.refusal,
-          startedAt,
           admission.principal.identity,
           admission.limit,
         );
@@ -279,11 +267,13 @@ export class Http1Listener {
       case 'admitted':
         break;
     }
-    const identity = admission.principal.identity;
+    const { req, res } = request;
+    const { identity } = admission.principal;
+    const { release } = admission;
     if (!framingIsPlain(req)) {
       // Node's parser rejects most ambiguous framing itself; what it lets through to here
       // (a Transfer-Encoding that is not just "chunked") is refused before reaching the upstream.
-      this.answerText(req, res, 400, 'bad request framing', startedAt, identity);
+      this.answerText(request, 400, 'bad request framing', { identity, release });
       return;
     }
     if (this.upstreamBusy >= HTTP1_UPSTREAM_CONNECTIONS) {
@@ -291,22 +281,18 @@ export class Http1Listener {
       // holder's 1 byte/s uploads): answered at once instead, for the client to retry.
       this.options.protection.limits.upstreamPoolLimit.inc();
       this.answerText(
-        req,
-        res,
+        request,
         503,
-        `upstream ${this.upstreamName} is busy; retry later`,
-        startedAt,
-        identity,
-        'upstream pool exhausted',
-        undefined,
+        upstreamBusyText(this.upstreamName),
+        { identity, error: 'upstream pool exhausted', release },
         { 'retry-after': '1' },
       );
       return;
     }
-    if (!this.server.listening) this.closeAfter(req, res);
-    if (expectsContinue) res.writeContinue();
+    if (!this.server.listening) this.closeAfter(request);
+    if (request.expectsContinue) res.writeContinue();
     this.upstreamBusy++;
-    new ProxyExchange(this, req, res, identity, admission.target, startedAt).start();
+    new ProxyExchange(this, request, admission).start();
   }
 
   /** An exchange gave its upstream connection back. */
@@ -314,16 +300,12 @@ export class Http1Listener {
     this.upstreamBusy--;
   }
 
-  private reject(
-    req: IncomingMessage,
-    res: ServerResponse,
-    reason: AuthFailureReason,
-    startedAt: number,
-  ): void {
+  private reject(request: Http1Request, reason: AuthFailureReason): void {
+    const { req, res } = request;
     const { http401 } = this.options.auth.current;
     const status = reason === 'overloaded' ? 503 : 401;
     // Do not read an unauthenticated body: answer and close the connection instead.
-    if (hasRequestBody(req) && !req.complete) this.closeAfter(req, res);
+    if (hasRequestBody(req) && !req.complete) this.closeAfter(request);
     if (status === 401) {
       res.writeHead(401, http401.headers);
       res.end(http401.body);
@@ -331,7 +313,7 @@ export class Http1Listener {
       res.writeHead(503, textHeaders(OVERLOADED_TEXT, { 'retry-after': '1' }));
       res.end(OVERLOADED_TEXT);
     }
-    this.finish(req, status, startedAt, undefined, 0, 0, reason);
+    this.finish(request, status, { authFailure: reason });
   }
 
   /**
@@ -340,7 +322,11 @@ export class Http1Listener {
    * the connection is closed and nothing reaches an upstream.
    */
   private refuseConnect(req: IncomingMessage, socket: Socket): void {
-    const startedAt = performance.now();
+    const request = {
+      req,
+      startedAt: performance.now(),
+      client: clientAddress(socket.remoteAddress),
+    };
     socket.on('error', () => undefined);
     const over = this.door.overLimit(socket.remoteAddress);
     if (over?.kind === 'over-limit') {
@@ -352,18 +338,7 @@ export class Http1Listener {
           TOO_MANY_FAILURES_TEXT,
         ),
       );
-      this.finish(
-        req,
-        429,
-        startedAt,
-        undefined,
-        0,
-        0,
-        undefined,
-        'auth_failure_limit',
-        undefined,
-        over.failures,
-      );
+      this.finish(request, 429, { error: 'auth_failure_limit', authFailures: over.failures });
       return;
     }
     const answer = (outcome: AuthOutcome): void => {
@@ -376,55 +351,45 @@ export class Http1Listener {
             'CONNECT is not supported',
           ),
         );
-        this.finish(req, 405, startedAt, outcome.identity, 0, 0);
+        this.finish(request, 405, { identity: outcome.identity });
         return;
       }
       const { http401 } = this.options.auth.current;
       socket.end(rawResponse(401, 'Unauthorized', http401.headers, http401.body));
-      this.finish(req, 401, startedAt, undefined, 0, 0, outcome.reason);
+      this.finish(request, 401, { authFailure: outcome.reason });
     };
     this.door.authenticate(socket.remoteAddress, req.rawHeaders, answer);
   }
 
   /** This response ends the connection (an unread body, a drain): nothing after it is served. */
-  private closeAfter(req: IncomingMessage, res: ServerResponse): void {
+  private closeAfter({ req, res }: Http1Request): void {
     res.shouldKeepAlive = false;
     const connection = req.socket === null ? undefined : this.connections.get(req.socket);
     if (connection !== undefined) connection.closing = true;
   }
 
-  private refuseOverLimit(
-    req: IncomingMessage,
-    res: ServerResponse,
-    retryAfterSeconds: number,
-    failures: number,
-    startedAt: number,
-  ): void {
+  private refuseOverLimit(request: Http1Request, retryAfterSeconds: number, failures: number): void {
+    const { res } = request;
     // Not kept alive: a client over its limit has no use for the connection.
-    this.closeAfter(req, res);
+    this.closeAfter(request);
     res.writeHead(429, textHeaders(TOO_MANY_FAILURES_TEXT, { 'retry-after': String(retryAfterSeconds) }));
     res.end(TOO_MANY_FAILURES_TEXT);
-    this.finish(req, 429, startedAt, undefined, 0, 0, undefined, 'auth_failure_limit', undefined, failures);
+    this.finish(request, 429, { error: 'auth_failure_limit', authFailures: failures });
   }
 
-  /** 429 for a credential over its rate= or bytes= (issue 14), with the RateLimit headers. */
-  private refuseOverCredentialLimit(
-    req: IncomingMessage,
-    res: ServerResponse,
+  /** 429 for a credential over its rate=, bytes= or inflight= (issue 14), with the RateLimit headers. */
+  refuseOverCredentialLimit(
+    request: Http1Request,
     refusal: RateRefusal,
-    startedAt: number,
     identity: string,
-    limit: 'rate' | 'bytes',
+    limit: CredentialLimit,
+    ending: Omit<Http1Ending, 'identity' | 'error'> = {},
   ): void {
     this.answerText(
-      req,
-      res,
+      request,
       429,
       refusal.text,
-      startedAt,
-      identity,
-      `credential_limit:${limit}`,
-      undefined,
+      { ...ending, identity, error: `credential_limit:${limit}` },
       {
         'retry-after': String(refusal.retryAfterSeconds),
         'ratelimit-policy': refusal.policy,
@@ -433,66 +398,50 @@ export class Http1Listener {
     );
   }
 
+  /**
+   * A one-line answer of the gateway's own; a response already under way is cut instead. A
+   * request whose body is still arriving ends its connection with it.
+   */
   answerText(
-    req: IncomingMessage,
-    res: ServerResponse,
+    request: Http1Request,
     status: number,
     text: string,
-    startedAt: number,
-    identity: string | undefined,
-    error?: string,
-    client?: string,
+    ending: Http1Ending,
     extraHeaders: Readonly<Record<string, string>> = {},
   ): void {
+    const { req, res } = request;
     let bytesOut = 0;
     if (!res.headersSent) {
-      if (hasRequestBody(req) && !req.complete) this.closeAfter(req, res);
+      if (hasRequestBody(req) && !req.complete) this.closeAfter(request);
       res.writeHead(status, textHeaders(text, extraHeaders));
       res.end(text);
       bytesOut = Buffer.byteLength(text);
     } else {
       res.destroy();
     }
-    this.finish(req, status, startedAt, identity, 0, bytesOut, undefined, error, client);
+    this.finish(request, status, { ...ending, bytesOut });
   }
 
+  /** Records the end of `request`'s exchange: metrics and its access-log line. */
   finish(
-    req: IncomingMessage,
+    request: Pick<Http1Request, 'req' | 'startedAt' | 'client'>,
     status: number,
-    startedAt: number,
-    identity: string | undefined,
-    bytesIn: number,
-    bytesOut: number,
-    authFailure?: AuthFailureReason,
-    error?: string,
-    /**
-     * The client's address. A proxied exchange passes the one it read on arrival: undici destroys
-     * a request body it has sent, which detaches `req.socket` before the access-log line is written.
-     */
-    client = clientAddress(req.socket?.remoteAddress),
-    authFailures?: number,
+    ending: Http1Ending,
   ): void {
-    const { metrics, accessLog, config } = this.options;
-    metrics.request(status);
-    if (identity !== undefined) {
-      this.options.credentialMetrics.request(identity, config.name, httpCodeClass(status), bytesIn);
-    }
-    if (bytesIn > 0) metrics.bytesIn.inc(bytesIn);
-    if (bytesOut > 0) metrics.bytesOut.inc(bytesOut);
-    accessLog.write({
-      listener: config.name,
+    const { req } = request;
+    this.recorder.record({
       method: req.method ?? '',
       url: req.url ?? '',
       status,
-      durationMs: performance.now() - startedAt,
-      bytesIn,
-      bytesOut,
-      identity,
-      client,
-      upstream: this.upstreamName,
-      authFailure,
-      error,
-      authFailures,
+      startedAt: request.startedAt,
+      identity: ending.identity,
+      bytesIn: ending.bytesIn ?? 0,
+      bytesOut: ending.bytesOut ?? 0,
+      client: request.client,
+      authFailure: ending.authFailure,
+      error: ending.error,
+      authFailures: ending.authFailures,
+      release: ending.release,
     });
   }
 
@@ -528,310 +477,6 @@ export class Http1Listener {
   }
 }
 
-/**
- * One proxied request: an undici dispatch handler that writes the upstream's answer straight
- * into the client's response, pausing the upstream when the client is slow. It uses undici's
- * original handler interface (onConnect/onHeaders/onData/...): undici passes such a handler
- * through unwrapped, hands over raw header buffers, and reports request body bytes sent.
- */
-class ProxyExchange implements Dispatcher.DispatchHandler {
-  private abortUpstream: ((error?: Error) => void) | null = null;
-  private resumeUpstream: (() => void) | null = null;
-  private status = 0;
-  private pendingHeaders: Buffer[] | null = null;
-  private hideBody = false;
-  private bytesIn = 0;
-  private bytesOut = 0;
-  private done = false;
-  private sendTimer: NodeJS.Timeout | null = null;
-  private forwardedAt = 0;
-  private client = '';
-
-  constructor(
-    private readonly listener: Http1Listener,
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
-    private readonly identity: string,
-    private readonly path: string,
-    private readonly startedAt: number,
-  ) {}
-
-  start(): void {
-    const { req, listener } = this;
-    this.client = clientAddress(req.socket.remoteAddress);
-    listener.options.metrics.inFlight.inc();
-    this.res.on('close', () => this.onClientClose());
-    const withBody = hasRequestBody(req);
-    if (withBody && !req.complete) this.watchBodySilence();
-    this.forwardedAt = performance.now();
-    listener.pool.dispatch(
-      {
-        path: this.path,
-        method: req.method as Dispatcher.HttpMethod,
-        headers: upstreamRequestHeaders(req.rawHeaders, req.headers, {
-          clientAddress: this.client,
-          proto: listener.proto,
-          originalHost: req.headers.host,
-          identity: this.identity,
-          upstreamHost: listener.upstreamName,
-        }),
-        body: withBody ? req : null,
-        // A proxy must not replay a request on its own; a failed exchange is the client's to retry.
-        idempotent: false,
-        blocking: true,
-      },
-      this,
-    );
-  }
-
-  /**
-   * Cuts a request whose body stops arriving for CLIENT_BODY_TIMEOUT: the socket's inactivity
-   * timer runs only while the body is being received, so an upload that keeps sending, however
-   * long, and a slow upstream answer after the body are never cut by it.
-   */
-  private watchBodySilence(): void {
-    const { req, res } = this;
-    req.setTimeout(this.listener.options.protection.timeouts.bodyMs, () => this.onBodySilence());
-    const disarm = (): void => {
-      req.socket?.setTimeout(0);
-    };
-    req.once('end', disarm);
-    // Received in full but not yet consumed (the upstream reads slowly): not the client's fault.
-    res.on('timeout', disarm);
-  }
-
-  private onBodySilence(): void {
-    const { listener, req } = this;
-    req.socket?.setTimeout(0);
-    if (this.done) return;
-    listener.options.protection.limits.clientTimeouts.body.inc();
-    this.settle();
-    this.abortUpstream?.(new Error('client body timeout'));
-    listener.answerText(
-      req,
-      this.res,
-      408,
-      'request body timeout',
-      this.startedAt,
-      this.identity,
-      'client body timeout',
-      this.client,
-    );
-  }
-
-  onConnect(abort: (error?: Error) => void): void {
-    this.abortUpstream = abort;
-    if (this.done) abort(new Error('client went away'));
-  }
-
-  /** undici passes the chunk itself (its type declaration says a size). */
-  onBodySent(chunk: Buffer | number): void {
-    this.bytesIn += typeof chunk === 'number' ? chunk : chunk.length;
-  }
-
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
-    if (statusCode < 200) return true;
-    this.listener.options.metrics.upstreamLatency.observe((performance.now() - this.forwardedAt) / 1000);
-    this.status = statusCode;
-    this.resumeUpstream = resume;
-    // Held until the first body bytes (Node would not send them earlier anyway): an upstream
-    // that fails or hangs before sending any still gets a proper 502/504, not a cut connection.
-    this.pendingHeaders = rawHeaders;
-    this.hideBody = statusCode >= 500 && this.listener.options.protection.hideUpstreamErrors;
-    return true;
-  }
-
-  /**
-   * UPSTREAM_ERROR_BODIES=hide: an upstream's 5xx body (a stack trace, an internal path) is read
-   * and dropped; the client gets the status, any Retry-After, and a short text of ours.
-   */
-  private answerHiddenError(): void {
-    const raw = this.pendingHeaders ?? [];
-    this.pendingHeaders = null;
-    const text = upstreamAnsweredText(this.listener.upstreamName, this.status);
-    const retryAfter = rawHeaderValue(raw, 'retry-after');
-    this.res.writeHead(
-      this.status,
-      textHeaders(text, retryAfter === undefined ? {} : { 'retry-after': retryAfter }),
-    );
-    this.res.end(text);
-    this.bytesOut = Buffer.byteLength(text);
-    this.complete(this.status);
-  }
-
-  /** Writes the held status line and headers; false when the upstream's headers are unusable. */
-  private flushHead(): boolean {
-    const raw = this.pendingHeaders;
-    if (raw === null) return true;
-    this.pendingHeaders = null;
-    try {
-      this.res.writeHead(this.status, downstreamResponseHeaders(raw));
-      return true;
-    } catch {
-      this.abortUpstream?.(badHeadersError());
-      return false;
-    }
-  }
-
-  onData(chunk: Buffer): boolean {
-    if (this.hideBody) return true;
-    if (!this.flushHead()) return false;
-    this.bytesOut += chunk.length;
-    if (this.res.write(chunk)) return true;
-    this.res.once('drain', this.onClientDrain);
-    this.sendTimer = setTimeout(this.onSendTimeout, this.listener.options.protection.timeouts.sendMs);
-    return false;
-  }
-
-  private readonly onClientDrain = (): void => {
-    this.clearSendTimer();
-    this.resumeUpstream?.();
-  };
-
-  /**
-   * The client has not taken the answer for CLIENT_SEND_TIMEOUT: the exchange is cut and its
-   * upstream connection freed, so that clients that never read cannot hold the pool.
-   */
-  private readonly onSendTimeout = (): void => {
-    this.sendTimer = null;
-    if (this.done) return;
-    this.listener.options.protection.limits.clientTimeouts.send.inc();
-    this.complete(this.status, 'client send timeout');
-    // A reset, not a FIN: the FIN would wait behind the unread bytes in the kernel's buffers,
-    // which the client is not taking either.
-    const socket = this.req.socket;
-    if (socket !== null && !socket.destroyed) socket.resetAndDestroy();
-    else this.res.destroy();
-    this.abortUpstream?.(new Error('client send timeout'));
-  };
-
-  private clearSendTimer(): void {
-    if (this.sendTimer !== null) {
-      clearTimeout(this.sendTimer);
-      this.sendTimer = null;
-    }
-  }
-
-  onComplete(): void {
-    if (this.hideBody) {
-      this.answerHiddenError();
-      return;
-    }
-    if (!this.flushHead()) {
-      this.settleError(badHeadersError());
-      return;
-    }
-    this.res.end();
-    this.complete(this.status);
-  }
-
-  /**
-   * undici re-emits anything thrown here as an 'error' event on its Client, which nothing
-   * listens to: a throw would take the process down. So this never throws.
-   */
-  onError(error: Error): void {
-    try {
-      this.settleError(error);
-    } catch (failure) {
-      this.listener.options.logger.error(
-        { listener: this.listener.options.config.name, err: (failure as Error).message },
-        'failed to answer an upstream error; connection cut',
-      );
-      this.res.destroy();
-    }
-  }
-
-  private settleError(error: Error): void {
-    if (this.done) return;
-    const { listener } = this;
-    if (this.res.headersSent) {
-      // Mid-body failure: the status line is gone, so the only honest signal is a cut connection.
-      this.res.destroy();
-      this.complete(this.status, errorLabel(error));
-      return;
-    }
-    this.settle();
-    if (this.res.destroyed) {
-      // The client went away first (and aborted the exchange): not the upstream's failure.
-      listener.finish(
-        this.req,
-        499,
-        this.startedAt,
-        this.identity,
-        this.bytesIn,
-        0,
-        undefined,
-        'client closed',
-        this.client,
-      );
-      return;
-    }
-    const failure = classifyUpstreamError(error);
-    listener.options.metrics.upstreamErrors[failure.kind].inc();
-    listener.answerText(
-      this.req,
-      this.res,
-      failure.httpStatus,
-      upstreamFailureText(failure, listener.upstreamName),
-      this.startedAt,
-      this.identity,
-      errorLabel(error),
-      this.client,
-    );
-  }
-
-  private onClientClose(): void {
-    if (this.done || this.res.writableFinished) return;
-    this.abortUpstream?.(new Error('client went away'));
-    this.complete(499, 'client closed');
-  }
-
-  /** The exchange's outcome is decided: it leaves the in-flight count and gives its upstream connection back. */
-  private settle(): void {
-    this.done = true;
-    this.clearSendTimer();
-    this.listener.options.metrics.inFlight.dec();
-    this.listener.upstreamReleased();
-  }
-
-  private complete(status: number, error?: string): void {
-    if (this.done) return;
-    this.settle();
-    const { listener } = this;
-    listener.finish(
-      this.req,
-      status,
-      this.startedAt,
-      this.identity,
-      this.bytesIn,
-      this.bytesOut,
-      undefined,
-      error,
-      this.client,
-    );
-  }
-}
-
-/** The value of a header in undici's raw [name, value, ...] Buffer list (first one), or undefined. */
-function rawHeaderValue(raw: readonly Buffer[], lowerName: string): string | undefined {
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as Buffer;
-    if (name.length === lowerName.length && name.toString('latin1').toLowerCase() === lowerName) {
-      return (raw[i + 1] as Buffer).toString('latin1');
-    }
-  }
-  return undefined;
-}
-
-function badHeadersError(): Error {
-  return Object.assign(new Error('invalid response headers'), { code: 'ERR_BAD_UPSTREAM_HEADERS' });
-}
-
-function errorLabel(error: Error): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  return code ?? error.name;
-}
-
 /** Framing an upstream reads exactly as we do: no Transfer-Encoding, or exactly `chunked`. */
 function framingIsPlain(req: IncomingMessage): boolean {
   const te = req.headers['transfer-encoding'];
@@ -851,11 +496,6 @@ function rawResponse(
   }
   if (headers['content-type'] === undefined) head += 'content-type: text/plain; charset=utf-8\r\n';
   return `${head}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
-}
-
-function hasRequestBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 /** The origin-form target to forward; absolute-form (`http://host/path`) is reduced to its path. */

@@ -1,4 +1,5 @@
 import type { AuthFailureLimiter } from '../auth/failure-limiter.js';
+import type { InflightCounter } from '../limits/inflight.js';
 import type { RequestRateLimiter } from '../limits/request-rate-limiter.js';
 import type { ListenerLimitMetrics } from '../observability/limit-metrics.js';
 import type { ConnectionCaps } from './connection-admission.js';
@@ -22,6 +23,8 @@ export interface ListenerProtection {
   readonly limiter: AuthFailureLimiter;
   /** The credentials' rate= budgets, shared by all listeners (issue 14). */
   readonly rates: RequestRateLimiter;
+  /** The credentials' inflight= places in this process, shared by all listeners (issue 14). */
+  readonly inflight: InflightCounter;
   readonly limits: ListenerLimitMetrics;
   readonly timeouts: ClientTimeouts;
   /** Certificate and key when the data ports speak TLS, else null. */
@@ -30,13 +33,6 @@ export interface ListenerProtection {
   readonly hideUpstreamErrors: boolean;
   readonly connections: ConnectionCaps;
 }
-
-/** The short text that stands in for an upstream's own error answer. */
-export function upstreamAnsweredText(upstreamName: string, status: number | string): string {
-  return `upstream ${upstreamName} answered ${status}`;
-}
-
-export const TOO_MANY_FAILURES_TEXT = 'too many authentication failures; retry later';
 
 /**
  * How often Node's HTTP server sweeps its connections for expired header timeouts: often enough

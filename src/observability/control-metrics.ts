@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client';
 import { counterFrom, gaugeFrom } from './metrics.js';
 
-/** What the process that owns configuration and readiness reports (the gateway, or a cluster primary). */
+/** What the control plane reports about configuration and readiness, over either data plane. */
 export interface ControlState {
   reloadStatus(): { ok: boolean; timestamp: number; successes: number; failures: number };
   placeholderKeyInUse(): boolean;

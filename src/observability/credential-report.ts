@@ -8,7 +8,8 @@ import { credentialSummaries, scopeText } from '../config/credential-summary.js'
 import type { GatewayConfig } from '../config/types.js';
 import { CREDENTIAL_METRIC_NAMES } from './credential-metrics.js';
 
-type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
+/** Metrics as `Registry.getMetricsAsJSON()` answers them. */
+export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
 /** The per-credential metrics of one registry, as a cluster worker sends them to its primary. */
 export async function credentialMetricsJson(registry: Registry): Promise<MetricsJson> {

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { addForwardedHeaders, type ForwardedContext } from '../data-plane/core/forwarding.js';
 
 /** Connection-specific request headers (RFC 9110 §7.6.1): they never cross a proxy. */
 const HOP_BY_HOP_REQUEST = [
@@ -58,11 +59,8 @@ function connectionTokens(value: string | string[] | undefined): Set<string> | n
   return tokens.size === 0 ? null : tokens;
 }
 
-export interface ForwardedContext {
-  readonly clientAddress: string;
-  readonly proto: 'http' | 'https';
-  readonly originalHost: string | undefined;
-  readonly identity: string;
+/** What an HTTP/1.1 upstream request is built from: the forwarding context and the upstream's Host. */
+export interface UpstreamRequestContext extends ForwardedContext {
   readonly upstreamHost: string;
 }
 
@@ -73,7 +71,7 @@ export interface ForwardedContext {
 export function upstreamRequestHeaders(
   rawHeaders: readonly string[],
   parsed: IncomingHttpHeaders,
-  context: ForwardedContext,
+  context: UpstreamRequestContext,
 ): string[] {
   const extraDropped = connectionTokens(parsed.connection);
   const out: string[] = [];
@@ -89,17 +87,8 @@ export function upstreamRequestHeaders(
     if (DROPPED_REQUEST_HEADERS.has(lower) || extraDropped?.has(lower)) continue;
     out.push(name, rawHeaders[i + 1]!);
   }
-  out.push(
-    'host',
-    context.upstreamHost,
-    'x-forwarded-for',
-    forwardedFor === undefined ? context.clientAddress : `${forwardedFor}, ${context.clientAddress}`,
-    'x-forwarded-proto',
-    context.proto,
-    'x-authenticated-user',
-    context.identity,
-  );
-  if (context.originalHost !== undefined) out.push('x-forwarded-host', context.originalHost);
+  out.push('host', context.upstreamHost);
+  addForwardedHeaders(forwardedFor, context, (name, value) => out.push(name, value));
   return out;
 }
 
@@ -128,10 +117,4 @@ export function downstreamResponseHeaders(raw: readonly Buffer[]): string[] {
     if (!extraDropped.has(out[i]!.toLowerCase())) kept.push(out[i]!, out[i + 1]!);
   }
   return kept;
-}
-
-/** Strips an IPv4-mapped IPv6 prefix so logs and X-Forwarded-For show `1.2.3.4`. */
-export function clientAddress(remoteAddress: string | undefined): string {
-  if (remoteAddress === undefined) return 'unknown';
-  return remoteAddress.startsWith('::ffff:') ? remoteAddress.slice(7) : remoteAddress;
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { retryDelayOf } from '../../src/limits/grpc-retry-info.js';
@@ -7,6 +8,7 @@ import type { RunningGateway } from '../support/gateway.js';
 import { exportSpans } from '../support/otel-client.js';
 import { type OtlpReceiver, startOtlpReceiver } from '../support/otlp-receiver.js';
 import { registerSecret } from '../support/secrets.js';
+import { until } from '../support/wait.js';
 import { metricValue, startGatewayFor } from './fixtures.js';
 import { grpcClient } from './operations/helpers.js';
 
@@ -23,6 +25,9 @@ const GRPC_KEY = secret('grpc');
 const EXPORTER_KEY = secret('exporter');
 const FREE_KEY = secret('free');
 const BYTES_KEY = secret('bytes');
+const STREAM_HTTP_KEY = secret('stream-http');
+const STREAM_GRPC_KEY = secret('stream-grpc');
+const INFLIGHT_KEY = secret('inflight');
 
 const envFile = [
   `GATEWAY_KEY_LIMITED_HTTP=${HTTP_KEY}; scopes=ingest; rate=2/min; burst=2`,
@@ -30,14 +35,49 @@ const envFile = [
   `GATEWAY_KEY_EXPORTER=${EXPORTER_KEY}; scopes=ingest; rate=1/s; burst=1`,
   `GATEWAY_KEY_FREE=${FREE_KEY}; scopes=ingest`,
   `GATEWAY_KEY_LIMITED_BYTES=${BYTES_KEY}; scopes=ingest; bytes=1KiB/min`,
+  `GATEWAY_KEY_STREAM_HTTP=${STREAM_HTTP_KEY}; scopes=ingest; bytes=1KiB/min`,
+  `GATEWAY_KEY_STREAM_GRPC=${STREAM_GRPC_KEY}; scopes=ingest; bytes=1KiB/min`,
+  `GATEWAY_KEY_INFLIGHT=${INFLIGHT_KEY}; scopes=ingest; inflight=2`,
   '',
 ].join('\n');
 
 const EMPTY_EXPORT = Buffer.alloc(0);
 
+/** An export request of `bytes` bytes the receiver accepts: one unknown field 15 (length-delimited). */
+function exportOfSize(bytes: number): Buffer {
+  const length = bytes - 3;
+  return Buffer.concat([Buffer.from([0x7a, (length & 0x7f) | 0x80, length >> 7]), Buffer.alloc(length)]);
+}
+
+/** POSTs `body` to /v1/traces with chunked framing (no Content-Length): status and body text. */
+function postChunked(url: string, key: string, body: Buffer): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${url}/v1/traces`, {
+      method: 'POST',
+      headers: {
+        'x-api-key': key,
+        'content-type': 'application/x-protobuf',
+        'transfer-encoding': 'chunked',
+      },
+    });
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        text += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    // A cut request body may end the client's side with EPIPE once the answer is in.
+    req.on('error', reject);
+    req.write(body, () => req.end());
+  });
+}
+
 function grpcCall(
   client: grpc.Client,
   key: string,
+  message: Buffer = EMPTY_EXPORT,
 ): Promise<{
   code: number;
   details: string;
@@ -51,7 +91,7 @@ function grpcCall(
       '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
       (value: Buffer) => value,
       (value: Buffer) => value,
-      EMPTY_EXPORT,
+      message,
       metadata,
       { deadline: Date.now() + 10_000 },
       () => undefined,
@@ -72,7 +112,16 @@ describe('per-credential rate limits (issue 14)', () => {
   let gateway: RunningGateway;
 
   before(async () => {
-    for (const value of [HTTP_KEY, GRPC_KEY, EXPORTER_KEY, FREE_KEY, BYTES_KEY])
+    for (const value of [
+      HTTP_KEY,
+      GRPC_KEY,
+      EXPORTER_KEY,
+      FREE_KEY,
+      BYTES_KEY,
+      STREAM_HTTP_KEY,
+      STREAM_GRPC_KEY,
+      INFLIGHT_KEY,
+    ])
       registerSecret({ kind: 'api-key', value });
     receiver = await startOtlpReceiver();
     gateway = await startGatewayFor({ grpc: receiver.grpcUrl, http: receiver.httpUrl }, {}, envFile);
@@ -162,6 +211,113 @@ describe('per-credential rate limits (issue 14)', () => {
       ),
       1,
     );
+  });
+
+  test('HTTP/1.1: a streamed body (chunked, no Content-Length) is cut with the same 429 when it crosses the byte budget', async () => {
+    const decodedBefore = receiver.requestLog.length;
+    const under = await postChunked(gateway.url('http'), STREAM_HTTP_KEY, exportOfSize(600));
+    assert.equal(under.status, 200, under.text);
+    assert.equal(receiver.requestLog.length - decodedBefore, 1, 'a body under the budget streams through');
+    const over = await postChunked(gateway.url('http'), STREAM_HTTP_KEY, exportOfSize(3000));
+    assert.equal(over.status, 429);
+    assert.equal(over.text, 'byte limit of stream-http exceeded');
+    assert.equal(
+      receiver.requestLog.length - decodedBefore,
+      1,
+      'the cut body never reached the upstream as a whole request',
+    );
+    assert.equal(
+      await metricValue(
+        gateway,
+        'gateway_credential_limit_reached_total',
+        'listener="otlp-http",credential="stream-http",limit="bytes"',
+      ),
+      1,
+    );
+  });
+
+  test('gRPC: a call whose messages cross the byte budget is cut with RESOURCE_EXHAUSTED and RetryInfo', async () => {
+    const client = grpcClient(gateway);
+    try {
+      const before = receiver.requests.grpc;
+      const under = await grpcCall(client, STREAM_GRPC_KEY, exportOfSize(600));
+      assert.equal(under.code, 0, under.details);
+      const over = await grpcCall(client, STREAM_GRPC_KEY, exportOfSize(3000));
+      assert.equal(over.code, grpc.status.RESOURCE_EXHAUSTED);
+      assert.equal(over.details, 'byte limit of stream-grpc exceeded');
+      assert.ok(over.statusDetails !== undefined, 'grpc-status-details-bin is sent');
+      const status = retryDelayOf(over.statusDetails.toString('base64'));
+      assert.ok(
+        status.retryDelayMs !== null && status.retryDelayMs > 0,
+        `retry delay ${status.retryDelayMs}`,
+      );
+      assert.equal(receiver.requests.grpc - before, 1, 'the cut call never reached the upstream handler');
+      assert.equal(
+        await metricValue(
+          gateway,
+          'gateway_credential_limit_reached_total',
+          'listener="otlp-grpc",credential="stream-grpc",limit="bytes"',
+        ),
+        1,
+      );
+    } finally {
+      client.close();
+    }
+  });
+
+  test('inflight=: past its places a credential gets 429 / RESOURCE_EXHAUSTED on every port of the process; places come back', async () => {
+    receiver.httpBehaviour = { delayMs: 1500 };
+    const client = grpcClient(gateway);
+    try {
+      const post = () =>
+        fetch(`${gateway.url('http')}/v1/traces`, {
+          method: 'POST',
+          headers: { 'x-api-key': INFLIGHT_KEY, 'content-type': 'application/x-protobuf' },
+          body: EMPTY_EXPORT,
+        });
+      const before = receiver.requests['http-protobuf'];
+      const held = [post(), post()];
+      await until(
+        'both held requests reach the receiver',
+        () => receiver.requests['http-protobuf'] - before === 2,
+        10_000,
+      );
+      const third = await post();
+      assert.equal(third.status, 429);
+      assert.equal(third.headers.get('retry-after'), '1');
+      assert.equal(third.headers.get('ratelimit-policy'), '"inflight";q=2');
+      assert.equal(await third.text(), 'inflight limit of inflight exceeded');
+      const grpcThird = await grpcCall(client, INFLIGHT_KEY);
+      assert.equal(grpcThird.code, grpc.status.RESOURCE_EXHAUSTED);
+      assert.equal(grpcThird.details, 'inflight limit of inflight exceeded');
+      assert.deepEqual(
+        (await Promise.all(held)).map((response) => response.status),
+        [200, 200],
+      );
+      assert.equal(
+        receiver.requests['http-protobuf'] - before,
+        2,
+        'refused requests never reached the upstream',
+      );
+      receiver.httpBehaviour = {};
+      // Every place came back, including those of the refused requests (which never held one).
+      const again = await Promise.all([post(), post()]);
+      assert.deepEqual(
+        again.map((response) => response.status),
+        [200, 200],
+      );
+      assert.equal(
+        await metricValue(
+          gateway,
+          'gateway_credential_limit_reached_total',
+          'listener="otlp-http",credential="inflight",limit="inflight"',
+        ),
+        1,
+      );
+    } finally {
+      receiver.httpBehaviour = {};
+      client.close();
+    }
   });
 
   test('gRPC: over the rate, RESOURCE_EXHAUSTED with a google.rpc.RetryInfo in grpc-status-details-bin', async () => {

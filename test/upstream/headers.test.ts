@@ -3,14 +3,14 @@ import { createServer, type IncomingHttpHeaders, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { clientAddress } from '../../src/data-plane/core/forwarding.js';
 import {
-  clientAddress,
   downstreamResponseHeaders,
-  type ForwardedContext,
+  type UpstreamRequestContext,
   upstreamRequestHeaders,
 } from '../../src/upstream/headers.js';
 
-const CONTEXT: ForwardedContext = {
+const CONTEXT: UpstreamRequestContext = {
   clientAddress: '203.0.113.7',
   proto: 'http',
   originalHost: 'gateway.example.com:9090',
@@ -28,7 +28,7 @@ function parsedFrom(raw: readonly string[]): IncomingHttpHeaders {
   return parsed;
 }
 
-function forward(raw: string[], context: ForwardedContext = CONTEXT): string[] {
+function forward(raw: string[], context: UpstreamRequestContext = CONTEXT): string[] {
   return upstreamRequestHeaders(raw, parsedFrom(raw), context);
 }
 

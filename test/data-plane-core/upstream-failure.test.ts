@@ -5,7 +5,7 @@ import { after, describe, test } from 'node:test';
 import { inspect } from 'node:util';
 import fc from 'fast-check';
 import { Agent, request } from 'undici';
-import { classifyUpstreamError, upstreamFailureText } from '../../src/upstream/errors.js';
+import { classifyUpstreamError, upstreamFailureText } from '../../src/data-plane/core/upstream-failure.js';
 
 const UNAVAILABLE = { kind: 'unavailable', httpStatus: 503, grpcStatus: 14 };
 const TIMEOUT = { kind: 'timeout', httpStatus: 504, grpcStatus: 4 };

@@ -6,8 +6,10 @@ export interface UpstreamFailure {
 }
 
 const UNAVAILABLE: UpstreamFailure = { kind: 'unavailable', httpStatus: 503, grpcStatus: 14 };
-const TIMEOUT: UpstreamFailure = { kind: 'timeout', httpStatus: 504, grpcStatus: 4 };
-const BAD_RESPONSE: UpstreamFailure = { kind: 'bad_response', httpStatus: 502, grpcStatus: 14 };
+/** It did not answer in time (or went silent between messages for UPSTREAM_TIMEOUT). */
+export const TIMEOUT: UpstreamFailure = { kind: 'timeout', httpStatus: 504, grpcStatus: 4 };
+/** It broke the exchange: reset, closed, garbage, or ended a call without its status. */
+export const BAD_RESPONSE: UpstreamFailure = { kind: 'bad_response', httpStatus: 502, grpcStatus: 14 };
 
 const CONNECT_ERRORS = new Set([
   'ECONNREFUSED',
@@ -62,4 +64,21 @@ export function upstreamFailureText(failure: UpstreamFailure, upstreamName: stri
     case 'bad_response':
       return `upstream ${upstreamName} failed to answer`;
   }
+}
+
+/**
+ * The access log's name for an exchange's failure: the root cause's code when a client library
+ * wrapped it (node:http2's connect errors carry the socket's ECONNREFUSED as their cause), else
+ * the error's own code, else its class name.
+ */
+export function failureLabel(error: unknown): string {
+  if (!(error instanceof Error)) return 'error';
+  const cause = (error as { cause?: { code?: unknown } }).cause;
+  if (typeof cause?.code === 'string') return cause.code;
+  return (error as NodeJS.ErrnoException).code ?? error.name;
+}
+
+/** An upstream whose answer headers cannot be relayed (a name or value the client side refuses). */
+export function badHeadersError(): Error {
+  return Object.assign(new Error('invalid response headers'), { code: 'ERR_BAD_UPSTREAM_HEADERS' });
 }
