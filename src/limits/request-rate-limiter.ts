@@ -14,7 +14,7 @@ export interface RateRefusal {
 
 /**
  * The rate= and bytes= budgets of this process (LIMIT_STORE=memory): one bucket per credential
- * name, made again when a reload changes its limit. A shared store (SharedRequestRateLimiter)
+ * name, made again when a reload changes its limit (and only then). A shared store (SharedRequestRateLimiter)
  * answers other budgets through the two hooks below.
  */
 export class RequestRateLimiter {
@@ -38,7 +38,8 @@ export class RequestRateLimiter {
 
   protected rateBudget(identity: string, rate: RequestRate, now: number): Budget {
     let entry = this.buckets.get(identity);
-    if (entry === undefined || entry.rate !== rate) {
+    // By value: a reload parses every credential line again, and an unchanged rate= keeps its bucket.
+    if (entry === undefined || !sameRate(entry.rate, rate)) {
       entry = { rate, bucket: new TokenBucket(rate.burst, rate.count / rate.windowSeconds, now) };
       this.buckets.set(identity, entry);
     }
@@ -81,6 +82,10 @@ function refusalOf(
     state: `"${policy}";r=${bucket.remaining(now)};t=${retryAfterSeconds}`,
     text,
   };
+}
+
+function sameRate(a: RequestRate, b: RequestRate): boolean {
+  return a === b || (a.count === b.count && a.windowSeconds === b.windowSeconds && a.burst === b.burst);
 }
 
 export function rateLimitText(identity: string): string {
