@@ -84,7 +84,8 @@ function refusalOf(
   };
 }
 
-function sameRate(a: RequestRate, b: RequestRate): boolean {
+/** Whether two parsed rate= options are the same limit (a reload makes new, equal objects). */
+export function sameRate(a: RequestRate, b: RequestRate): boolean {
   return a === b || (a.count === b.count && a.windowSeconds === b.windowSeconds && a.burst === b.burst);
 }
 

@@ -1,7 +1,7 @@
 import type { RequestRate } from '../config/types.js';
 import { LeasedBudget } from './leased-budget.js';
 import type { RedisLimitStore } from './redis-limit-store.js';
-import { type Budget, RequestRateLimiter } from './request-rate-limiter.js';
+import { type Budget, RequestRateLimiter, sameRate } from './request-rate-limiter.js';
 
 /** One credential's budget in the shared store: spent from its lease, renewed in the background. */
 class SharedBudget implements Budget {
@@ -41,32 +41,38 @@ class SharedBudget implements Budget {
  * buckets (the memory limiter it extends) at once; when it is back, leases start afresh.
  */
 export class SharedRequestRateLimiter extends RequestRateLimiter {
-  /** By credential and limit kind; replaced when a reload changes the limit. */
-  private readonly shared = new Map<string, SharedBudget>();
+  /** By credential; replaced when a reload changes the limit. Keys are made only then. */
+  private readonly rates = new Map<string, { readonly rate: RequestRate; readonly budget: SharedBudget }>();
+  private readonly bytes = new Map<string, { readonly perMinute: number; readonly budget: SharedBudget }>();
 
   constructor(private readonly store: RedisLimitStore) {
     super();
-    store.onUp(() => this.shared.clear());
+    store.onUp(() => {
+      this.rates.clear();
+      this.bytes.clear();
+    });
   }
 
   protected override rateBudget(identity: string, rate: RequestRate, now: number): Budget {
     if (!this.store.up) return super.rateBudget(identity, rate, now);
-    const policy = `${rate.count}/${rate.windowSeconds}:${rate.burst}`;
-    return this.sharedBudget(`rate:${identity}`, policy, rate.burst, rate.count / rate.windowSeconds);
+    let entry = this.rates.get(identity);
+    if (entry === undefined || !sameRate(entry.rate, rate)) {
+      const key = `rate:${identity}:${rate.count}/${rate.windowSeconds}:${rate.burst}`;
+      const perSecond = rate.count / rate.windowSeconds;
+      entry = { rate, budget: new SharedBudget(key, rate.burst, perSecond, this.store) };
+      this.rates.set(identity, entry);
+    }
+    return entry.budget;
   }
 
   protected override byteBudget(identity: string, perMinute: number, now: number): Budget {
     if (!this.store.up) return super.byteBudget(identity, perMinute, now);
-    return this.sharedBudget(`bytes:${identity}`, String(perMinute), perMinute, perMinute / 60);
-  }
-
-  private sharedBudget(name: string, policy: string, capacity: number, perSecond: number): SharedBudget {
-    const key = `${name}:${policy}`;
-    let budget = this.shared.get(name);
-    if (budget === undefined || budget.key !== key) {
-      budget = new SharedBudget(key, capacity, perSecond, this.store);
-      this.shared.set(name, budget);
+    let entry = this.bytes.get(identity);
+    if (entry === undefined || entry.perMinute !== perMinute) {
+      const key = `bytes:${identity}:${perMinute}`;
+      entry = { perMinute, budget: new SharedBudget(key, perMinute, perMinute / 60, this.store) };
+      this.bytes.set(identity, entry);
     }
-    return budget;
+    return entry.budget;
   }
 }
