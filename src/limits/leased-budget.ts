@@ -11,7 +11,9 @@
  * - over any interval, a lease granted just before it can be spent inside it too: at most
  *   capacity + rate × duration + 2 leases per process.
  * A lease is a tenth of the capacity (at least one token): 10 requests of a burst of 100.
- * Leased tokens a process does not spend are lost to the others, never added to anyone.
+ * Leased tokens a process does not spend are lost to the others, never added to anyone. A late
+ * lease (leaseLate) is the caller's to handle: SharedRequestRateLimiter then lets the process's
+ * own bucket judge, so a slow Redis never refuses an honest request.
  */
 
 /** What the shared store answered to a lease request. */
@@ -29,6 +31,11 @@ export function leaseSizeOf(capacity: number): number {
 
 /** Longest pause before asking again a shared bucket that answered short. */
 const MAX_BACKOFF_MS = 1000;
+/**
+ * A lease unanswered this long is late: Redis is slow, or this process's event loop stalled.
+ * Requests that would have to wait for it are judged by the process's own bucket instead.
+ */
+export const LATE_LEASE_MS = 20;
 
 export class LeasedBudget {
   readonly leaseSize: number;
@@ -38,6 +45,9 @@ export class LeasedBudget {
   /** Admitted on credit and not yet covered by a grant. */
   private credit = 0;
   private asking = false;
+  private askedAt = 0;
+  /** The last lease request failed (timed out) and none was granted since. */
+  private unanswered = false;
   /** No lease is asked for before this (ms), after the shared bucket answered short. */
   private notBefore = 0;
   /** The shared bucket as its last answer left it, to tell a refused client when to retry. */
@@ -88,12 +98,14 @@ export class LeasedBudget {
     if (this.asking || now < this.notBefore) return 0;
     if (this.credit === 0 && this.held > this.leaseSize / 2 && this.wanted <= this.held) return 0;
     this.asking = true;
+    this.askedAt = now;
     return Math.max(this.leaseSize, this.wanted) + this.credit - this.held;
   }
 
   /** Applies what the shared bucket granted to the request leaseDue() started. */
   granted(grant: LeaseGrant, asked: number, now: number): void {
     this.asking = false;
+    this.unanswered = false;
     const repaid = Math.min(grant.granted, this.credit);
     this.credit -= repaid;
     this.held += grant.granted - repaid;
@@ -108,9 +120,15 @@ export class LeasedBudget {
     }
   }
 
+  /** Whether the lease under way is unanswered after LATE_LEASE_MS, or the last one failed. */
+  leaseLate(now: number): boolean {
+    return this.unanswered || (this.asking && now - this.askedAt > LATE_LEASE_MS);
+  }
+
   /** The request leaseDue() started failed: nothing was granted. */
   failed(): void {
     this.asking = false;
+    this.unanswered = true;
   }
 
   /** Until the shared bucket, as last seen, holds `amount` again; 1 ms when it is not known. */

@@ -16,6 +16,8 @@ export type RedisStoreConfig = Extract<LimitStore, { kind: 'redis' }>;
  * answering before it falls back to its own memory store.
  */
 export const REDIS_COMMAND_TIMEOUT_MS = 50;
+/** Commands failing in a row on a live connection before this process stops trusting Redis. */
+const FAILURES_BEFORE_FALLBACK = 3;
 /** Reconnection attempts are at most this far apart: shared again soon after Redis is back. */
 const MAX_RECONNECT_DELAY_MS = 1000;
 /** While connected but failing (timeouts), a PING this often tells when Redis answers again. */
@@ -66,14 +68,16 @@ export interface SharedFailureCount {
 
 /**
  * The Redis of LIMIT_STORE, as the limiters use it: `up` says whether to trust it now; every
- * command is background work whose failure marks the store down (limits per process, one
- * warning) until Redis answers again (one info line).
+ * command is background work. A lost connection, or three commands in a row that fail or time
+ * out, mark the store down (limits per process, one warning) until Redis answers again (one info
+ * line).
  */
 export class RedisLimitStore {
   /** Connected, and the last command answered. */
   up = false;
   private warned = false;
   private closed = false;
+  private failuresInARow = 0;
   private probe: NodeJS.Timeout | null = null;
   private readonly client: Redis & LeaseCommands;
   private readonly text: string;
@@ -174,10 +178,15 @@ export class RedisLimitStore {
     try {
       const result = await command();
       this.latency.observe({ operation }, Number(process.hrtime.bigint() - started) / 1e9);
+      this.failuresInARow = 0;
       return result;
     } catch (error) {
       this.errors.inc({ operation });
-      this.markDown(error as Error);
+      // A lost connection is known at once; a command that timed out on a live connection may be
+      // this process's own stalled event loop: only several in a row mean Redis is slow.
+      this.failuresInARow++;
+      if (this.client.status !== 'ready' || this.failuresInARow >= FAILURES_BEFORE_FALLBACK)
+        this.markDown(error as Error);
       throw error;
     }
   }
@@ -185,6 +194,7 @@ export class RedisLimitStore {
   private markUp(): void {
     if (this.closed || this.up) return;
     this.up = true;
+    this.failuresInARow = 0;
     this.stopProbe();
     if (this.warned) {
       this.warned = false;

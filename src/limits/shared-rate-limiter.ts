@@ -12,12 +12,16 @@ class SharedBudget implements Budget {
     capacity: number,
     perSecond: number,
     private readonly store: RedisLimitStore,
+    /** This process's own bucket of the same limit (the memory store's). */
+    private readonly local: (now: number) => Budget,
   ) {
     this.budget = new LeasedBudget(capacity, perSecond);
   }
 
   take(amount: number, now: number): number {
-    const wait = this.budget.take(amount, now);
+    let wait = this.budget.take(amount, now);
+    // Never held up by a late lease: the process's own bucket judges what it would refuse.
+    if (wait > 0 && this.budget.leaseLate(now)) wait = this.local(now).take(amount, now);
     const asked = this.budget.leaseDue(now);
     if (asked > 0) {
       const { budget } = this;
@@ -59,7 +63,8 @@ export class SharedRequestRateLimiter extends RequestRateLimiter {
     if (entry === undefined || !sameRate(entry.rate, rate)) {
       const key = `rate:${identity}:${rate.count}/${rate.windowSeconds}:${rate.burst}`;
       const perSecond = rate.count / rate.windowSeconds;
-      entry = { rate, budget: new SharedBudget(key, rate.burst, perSecond, this.store) };
+      const local = (at: number) => super.rateBudget(identity, rate, at);
+      entry = { rate, budget: new SharedBudget(key, rate.burst, perSecond, this.store, local) };
       this.rates.set(identity, entry);
     }
     return entry.budget;
@@ -70,7 +75,8 @@ export class SharedRequestRateLimiter extends RequestRateLimiter {
     let entry = this.bytes.get(identity);
     if (entry === undefined || entry.perMinute !== perMinute) {
       const key = `bytes:${identity}:${perMinute}`;
-      entry = { perMinute, budget: new SharedBudget(key, perMinute, perMinute / 60, this.store) };
+      const local = (at: number) => super.byteBudget(identity, perMinute, at);
+      entry = { perMinute, budget: new SharedBudget(key, perMinute, perMinute / 60, this.store, local) };
       this.bytes.set(identity, entry);
     }
     return entry.budget;

@@ -170,6 +170,19 @@ describe('leased budgets over a shared bucket (issue 14 limit arithmetic)', () =
     assert.ok(budget.leaseDue(600) > 0);
   });
 
+  test('a lease unanswered for more than 20 ms, or failed, is late until one is granted', () => {
+    const budget = new LeasedBudget(10, 1);
+    assert.equal(budget.take(1, 0), 0);
+    let asked = budget.leaseDue(0);
+    assert.equal(budget.leaseLate(20), false);
+    assert.equal(budget.leaseLate(21), true);
+    budget.failed();
+    assert.equal(budget.leaseLate(100), true, 'the last one failed');
+    asked = budget.leaseDue(100);
+    budget.granted({ granted: asked, left: 5 }, asked, 101);
+    assert.equal(budget.leaseLate(101), false);
+  });
+
   test('a body larger than the capacity never passes; one larger than a lease passes alone', () => {
     const budget = new LeasedBudget(1000, 1000 / 60);
     assert.equal(budget.take(1001, 0), 60_000);
