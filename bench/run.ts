@@ -5,6 +5,7 @@ import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcrypt';
 import { removeTempDir, trackTempDir } from '../test/support/processes.js';
+import { type RunningRedis, startRedis } from '../test/support/redis.js';
 import type { VictoriaMetricsService } from '../test/support/services.js';
 import { installTreeCleanup } from './children.js';
 import { directContender } from './contenders/direct.js';
@@ -32,6 +33,8 @@ import { type SinkProcess, startSeededVictoriaMetrics, startSinkProcess } from '
 import { type Fixtures, WORKLOADS, type Workload } from './workloads.js';
 
 const GiB = 1024 * 1024 * 1024;
+/** Workloads 8 and 9: a rate far above what two cores can send, so it is configured but never reached. */
+const UNREACHED_RATE = '100000/s';
 const started = Date.now();
 
 function progress(message: string): void {
@@ -48,7 +51,7 @@ interface Entry {
   readonly label: string;
   readonly spec: ContenderSpec;
   readonly auth: AuthScheme;
-  readonly variant?: 'plaintext' | 'bcrypt' | 'legacy' | 'scoped';
+  readonly variant?: EntryResult['variant'];
   /**
    * The id of the entry whose process this one sends its load to, authenticating as its own
    * `auth` user (that process is configured with both users).
@@ -125,6 +128,13 @@ async function gatewaySupportsWorkers(sinks: SinkProcess, cli: string): Promise<
   }
 }
 
+/** Workloads 8 and 9: one gateway process per store, the same named key with and without rate=. */
+interface LimitContenders {
+  readonly noLimit: ContenderSpec;
+  readonly memory: ContenderSpec;
+  readonly redis: ContenderSpec;
+}
+
 function entriesFor(
   workload: Workload,
   contenders: readonly ContenderSpec[],
@@ -134,8 +144,37 @@ function entriesFor(
     basicBcrypt: AuthScheme;
     legacyKey: AuthScheme;
     scopedKey: AuthScheme;
+    unlimitedKey: AuthScheme;
+    limitedKey: AuthScheme;
   },
+  limits: LimitContenders | null,
 ): Entry[] {
+  if (workload.id === 'limits-tiny' || workload.id === 'limits-otlp-http') {
+    if (limits === null) return [];
+    return [
+      {
+        id: limits.noLimit.id,
+        label: limits.noLimit.label,
+        spec: limits.noLimit,
+        auth: auth.unlimitedKey,
+        variant: 'no-limit',
+      },
+      {
+        id: limits.memory.id,
+        label: limits.memory.label,
+        spec: limits.memory,
+        auth: auth.limitedKey,
+        variant: 'memory',
+      },
+      {
+        id: limits.redis.id,
+        label: limits.redis.label,
+        spec: limits.redis,
+        auth: auth.limitedKey,
+        variant: 'redis',
+      },
+    ];
+  }
   if (workload.id === 'scoped') {
     // As workload 6: one process holds both keys and the rounds alternate, so that process
     // variation does not hide a per-request difference of microseconds.
@@ -509,6 +548,7 @@ async function main(): Promise<void> {
   progress(`OTLP batch: 512 spans, ${fmt(message.length)} bytes of protobuf`);
 
   const sinks = await startSinkProcess();
+  let redis: RunningRedis | null = null;
   let victoriaMetrics: Promise<VictoriaMetricsService> | undefined;
   const fixtures: Fixtures = {
     grpcBody,
@@ -551,9 +591,7 @@ async function main(): Promise<void> {
     else notes.push(`${NGINX_BINARY} is missing (apt-get install nginx-light): no nginx contender.`);
     if (existsSync(VMAUTH_BINARY)) all.push(vmauthContender);
     else notes.push(`${VMAUTH_BINARY} is missing (apt-get install victoria-metrics): no vmauth contender.`);
-    if (
-      settings.workloads.some((id) => id === 'promql' || id === 'tiny' || id === 'bcrypt' || id === 'scoped')
-    ) {
+    if (settings.workloads.some((id) => ['promql', 'tiny', 'bcrypt', 'scoped', 'limits-tiny'].includes(id))) {
       requireExecutable('/usr/bin/victoria-metrics', 'victoria-metrics');
     }
     // A reference point, not one of the issue's contenders: only when asked for by name.
@@ -587,9 +625,42 @@ async function main(): Promise<void> {
         alsoNamed: [{ name: 'bench-scoped', key: `${key}-scoped` }],
       } as const,
       scopedKey: { kind: 'api-key', key: `${key}-scoped`, named: 'bench-scoped' } as const,
+      unlimitedKey: { kind: 'api-key', key, named: 'bench-limits', namedOptions: 'scopes=all' } as const,
+      limitedKey: {
+        kind: 'api-key',
+        key,
+        named: 'bench-limits',
+        namedOptions: `scopes=all; rate=${UNREACHED_RATE}`,
+      } as const,
     };
+    const limitWorkloads = settings.workloads.some((id) => id === 'limits-tiny' || id === 'limits-otlp-http');
+    // A gateway is a contender here only if it runs at all: --contenders edge-gateway or none.
+    const gatewayChosen = settings.contenders === null || settings.contenders.includes('edge-gateway');
+    if (limitWorkloads && gatewayChosen) {
+      progress('starting redis-server for LIMIT_STORE=redis');
+      redis = await startRedis();
+    }
+    const limits: LimitContenders | null =
+      redis === null
+        ? null
+        : {
+            noLimit: gatewayContender('edge-gateway-no-limit', 'edge-gateway, no limit', {
+              ...gatewayOptions,
+              workers: 1,
+            }),
+            memory: gatewayContender('edge-gateway-limit-memory', 'edge-gateway, rate=, LIMIT_STORE=memory', {
+              ...gatewayOptions,
+              workers: 1,
+              limitStore: 'memory',
+            }),
+            redis: gatewayContender('edge-gateway-limit-redis', 'edge-gateway, rate=, LIMIT_STORE=redis', {
+              ...gatewayOptions,
+              workers: 1,
+              limitStore: redis.url,
+            }),
+          };
     const workloads = WORKLOADS.filter((w) => settings.workloads.includes(w.id));
-    const plan = new Map(workloads.map((w) => [w.id, entriesFor(w, contenders, auth)]));
+    const plan = new Map(workloads.map((w) => [w.id, entriesFor(w, contenders, auth, limits)]));
     const estimate = estimateSeconds(
       settings,
       new Map([...plan].map(([id, entries]) => [id, entries.length])),
@@ -646,6 +717,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await sinks.stop();
+    await redis?.stop();
     if (victoriaMetrics !== undefined) await (await victoriaMetrics.catch(() => null))?.stop();
     await removeTempDir(scratchDir);
   }

@@ -1,6 +1,15 @@
 /** Shared vocabulary of the benchmark harness. */
 
-export type WorkloadId = 'otlp-grpc' | 'otlp-http' | 'promql' | 'tiny' | 'stream' | 'bcrypt' | 'scoped';
+export type WorkloadId =
+  | 'otlp-grpc'
+  | 'otlp-http'
+  | 'promql'
+  | 'tiny'
+  | 'stream'
+  | 'bcrypt'
+  | 'scoped'
+  | 'limits-tiny'
+  | 'limits-otlp-http';
 
 export const WORKLOAD_IDS: readonly WorkloadId[] = [
   'otlp-grpc',
@@ -10,6 +19,8 @@ export const WORKLOAD_IDS: readonly WorkloadId[] = [
   'stream',
   'bcrypt',
   'scoped',
+  'limits-tiny',
+  'limits-otlp-http',
 ];
 
 export interface HostPort {
@@ -34,6 +45,8 @@ export type AuthScheme =
       readonly key: string;
       /** Configured as the named credential GATEWAY_KEY_<named> (scope read) instead of in ENVOY_API_KEYS. */
       readonly named?: string;
+      /** The options of the named credential's line (default `scopes=read`), e.g. a `rate=`. */
+      readonly namedOptions?: string;
       /** More named keys the gateway is configured with (workload 7 runs both kinds in one process). */
       readonly alsoNamed?: readonly { readonly name: string; readonly key: string }[];
     }

@@ -65,7 +65,11 @@ const url = (target: HostPort, path: string): string => `http://${target.host}:$
 const spansPerSecond = (m: Measurement): number => (m.succeeded * SPANS_PER_BATCH) / m.seconds;
 const requestsPerSecond = (m: Measurement): number => m.succeeded / m.seconds;
 
-const tinyWorkload = (id: 'tiny' | 'bcrypt' | 'scoped', number: number, title: string): Workload => ({
+const tinyWorkload = (
+  id: 'tiny' | 'bcrypt' | 'scoped' | 'limits-tiny',
+  number: number,
+  title: string,
+): Workload => ({
   id,
   number,
   title,
@@ -76,7 +80,9 @@ const tinyWorkload = (id: 'tiny' | 'bcrypt' | 'scoped', number: number, title: s
       ? '; each gateway process is configured with both users (`bench-plain`: the password, `bench-bcrypt`: its bcrypt hash, cost 10) and the rounds alternate between them'
       : id === 'scoped'
         ? '; each gateway process is configured with a legacy key (ENVOY_API_KEYS, scope all) and a named key (GATEWAY_KEY_BENCH_SCOPED, scopes=read) and the rounds alternate between them'
-        : ''),
+        : id === 'limits-tiny'
+          ? LIMITS_LOAD
+          : ''),
   listener: 'victoriametrics',
   protocol: 'http',
   sinkCounter: null,
@@ -94,6 +100,40 @@ const tinyWorkload = (id: 'tiny' | 'bcrypt' | 'scoped', number: number, title: s
     }),
   throughput: requestsPerSecond,
 });
+
+/** Workloads 8 and 9 (issue 14): the credential has a rate= it never reaches, memory or Redis store. */
+const LIMITS_LOAD =
+  '; one gateway process (WORKERS=1) per store: a named key without limits, the same key with rate=100000/s (never reached) and LIMIT_STORE=memory, and with LIMIT_STORE=redis (a local redis-server)';
+
+const otlpHttpWorkload: Workload = {
+  id: 'otlp-http',
+  number: 2,
+  title: 'OTLP/HTTP export (the same batch, application/x-protobuf)',
+  unit: 'spans/s',
+  load: `wrk -t1 -c${OTLP_HTTP_CONNECTIONS} POST /v1/traces into a discarding HTTP sink`,
+  listener: 'otlp-http',
+  protocol: 'http',
+  sinkCounter: 'http',
+  upstream: async (fixtures) => ({ host: '127.0.0.1', port: fixtures.sinks.ports.http }),
+  probe: (contender, headers, fixtures) =>
+    httpProbe(contender.target, '/v1/traces', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-protobuf', ...headers },
+      body: fixtures.protobufBody,
+    }),
+  measure: (contender, durationS, fixtures) =>
+    runWrk({
+      url: url(contender.target, '/v1/traces'),
+      method: 'POST',
+      headers: { 'content-type': 'application/x-protobuf', ...contender.authHeaders },
+      bodyFile: fixtures.protobufBodyFile,
+      threads: 1,
+      connections: OTLP_HTTP_CONNECTIONS,
+      durationS,
+      scratchDir: fixtures.scratchDir,
+    }),
+  throughput: spansPerSecond,
+};
 
 export const WORKLOADS: readonly Workload[] = [
   {
@@ -121,35 +161,7 @@ export const WORKLOADS: readonly Workload[] = [
       }),
     throughput: spansPerSecond,
   },
-  {
-    id: 'otlp-http',
-    number: 2,
-    title: 'OTLP/HTTP export (the same batch, application/x-protobuf)',
-    unit: 'spans/s',
-    load: `wrk -t1 -c${OTLP_HTTP_CONNECTIONS} POST /v1/traces into a discarding HTTP sink`,
-    listener: 'otlp-http',
-    protocol: 'http',
-    sinkCounter: 'http',
-    upstream: async (fixtures) => ({ host: '127.0.0.1', port: fixtures.sinks.ports.http }),
-    probe: (contender, headers, fixtures) =>
-      httpProbe(contender.target, '/v1/traces', {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-protobuf', ...headers },
-        body: fixtures.protobufBody,
-      }),
-    measure: (contender, durationS, fixtures) =>
-      runWrk({
-        url: url(contender.target, '/v1/traces'),
-        method: 'POST',
-        headers: { 'content-type': 'application/x-protobuf', ...contender.authHeaders },
-        bodyFile: fixtures.protobufBodyFile,
-        threads: 1,
-        connections: OTLP_HTTP_CONNECTIONS,
-        durationS,
-        scratchDir: fixtures.scratchDir,
-      }),
-    throughput: spansPerSecond,
-  },
+  otlpHttpWorkload,
   {
     id: 'promql',
     number: 3,
@@ -209,4 +221,16 @@ export const WORKLOADS: readonly Workload[] = [
   },
   tinyWorkload('bcrypt', 6, 'Basic auth: bcrypt hashes versus plaintext passwords (workload 4)'),
   tinyWorkload('scoped', 7, 'A named, scoped key versus a legacy key (workload 4)'),
+  tinyWorkload(
+    'limits-tiny',
+    8,
+    'A rate= limit not reached, memory and Redis store, versus no limit (workload 4)',
+  ),
+  {
+    ...otlpHttpWorkload,
+    id: 'limits-otlp-http',
+    number: 9,
+    title: 'A rate= limit not reached, memory and Redis store, versus no limit (workload 2)',
+    load: `${otlpHttpWorkload.load}${LIMITS_LOAD}`,
+  },
 ];

@@ -20,6 +20,8 @@ export interface GatewayContenderOptions {
   readonly nodeFlags?: readonly string[];
   /** The gateway's `cli.js` (default: this checkout's `dist/cli.js`). */
   readonly cli?: string;
+  /** `LIMIT_STORE` (workloads 8 and 9); unset: the default, memory. */
+  readonly limitStore?: string;
 }
 
 export function basicAuthorization(user: string, password: string): string {
@@ -64,11 +66,11 @@ export function gatewayEnv(
   if (auth.kind === 'api-key') {
     env.ENVOY_AUTH_METHOD = 'api-key';
     // A named key has scope read: enough for the tiny workload's /api/v1/status/buildinfo.
-    const named = (name: string, key: string): void => {
-      env[`GATEWAY_KEY_${name.toUpperCase().replaceAll('-', '_')}`] = `${key}; scopes=read`;
+    const named = (name: string, key: string, options = 'scopes=read'): void => {
+      env[`GATEWAY_KEY_${name.toUpperCase().replaceAll('-', '_')}`] = `${key}; ${options}`;
     };
     if (auth.named === undefined) env.ENVOY_API_KEYS = auth.key;
-    else named(auth.named, auth.key);
+    else named(auth.named, auth.key, auth.namedOptions);
     for (const other of auth.alsoNamed ?? []) named(other.name, other.key);
   } else {
     env.ENVOY_AUTH_METHOD = 'basic-auth';
@@ -80,6 +82,7 @@ export function gatewayEnv(
     ].join(',');
   }
   if (options.workers !== undefined) env.WORKERS = String(options.workers);
+  if (options.limitStore !== undefined) env.LIMIT_STORE = options.limitStore;
   return env;
 }
 

@@ -18,6 +18,18 @@ export interface FailureLimiterOptions {
    * per refusal would let a reconnecting client flood the log.
    */
   readonly onLimitReached?: (event: LimitReached) => void;
+  /** LIMIT_STORE=redis: the counts every worker and replica on the same Redis add to. */
+  readonly shared?: SharedFailures | null;
+}
+
+/**
+ * A store of failure counts shared by every process (issue 14). Only consulted while `up`;
+ * adding is background work: the request path never waits for it.
+ */
+export interface SharedFailures {
+  readonly up: boolean;
+  /** Adds one failure to `key`'s window (which starts at its first failure, in any process). */
+  addFailure(key: string, windowMs: number): Promise<{ readonly failures: number; readonly msLeft: number }>;
 }
 
 export interface LimitReached {
@@ -41,9 +53,14 @@ interface FailureWindow {
  *
  * IPv6 clients are counted per /64, the block one host usually owns; IPv4-mapped IPv6
  * addresses count as their IPv4 address. Memory is bounded by `maxTrackedAddresses`, and an
- * entry is dropped when its window ends. The counts live in this process: with several workers,
- * each counts on its own. Exempt addresses are neither counted nor refused (IPv4 ranges also
- * match IPv4-mapped IPv6 clients: Node's BlockList does that).
+ * entry is dropped when its window ends. The counts live in this process; with a shared store
+ * (LIMIT_STORE=redis) each failure is also added to the count every process shares, and the
+ * total it answers replaces the local one when larger: a process learns the total with the
+ * answer to its own failure, so a client spread over P processes gets at most one failure past
+ * the limit in each (more only when they arrive at one process faster than Redis answers; see
+ * docs/security.md). While the store is down, each counts on its own. Exempt addresses are
+ * neither counted nor refused (IPv4 ranges also match IPv4-mapped IPv6 clients: Node's
+ * BlockList does that).
  */
 export class AuthFailureLimiter {
   /** Requests refused because their address was over the limit. */
@@ -54,6 +71,7 @@ export class AuthFailureLimiter {
   private readonly windows: LRUCache<string, FailureWindow>;
   private readonly now: () => number;
   private readonly onLimitReached: ((event: LimitReached) => void) | undefined;
+  private readonly shared: SharedFailures | null;
 
   constructor(options: FailureLimiterOptions) {
     this.limit = options.limit;
@@ -61,6 +79,7 @@ export class AuthFailureLimiter {
     this.exempt = blockListOf(options.exempt);
     this.now = options.now ?? Date.now;
     this.onLimitReached = options.onLimitReached;
+    this.shared = options.shared ?? null;
     this.windows = new LRUCache({ max: options.maxTrackedAddresses });
   }
 
@@ -115,6 +134,23 @@ export class AuthFailureLimiter {
       failures = ++window.failures;
     }
     if (failures === this.limit) this.onLimitReached?.({ address, failures, windowMs: this.windowMs });
+    if (this.shared?.up === true) {
+      this.shared.addFailure(`auth-failures:${key}`, this.windowMs).then(
+        (total) => this.learnTotal(key, address, total.failures, total.msLeft),
+        () => undefined,
+      );
+    }
+  }
+
+  /** The shared total of `key`'s window, when it is more than this process has counted. */
+  private learnTotal(key: string, address: string, failures: number, msLeft: number): void {
+    const now = this.now();
+    const window = this.windows.get(key);
+    const counted = window === undefined || now - window.startedAt >= this.windowMs ? 0 : window.failures;
+    if (failures <= counted) return;
+    this.windows.set(key, { startedAt: now + msLeft - this.windowMs, failures });
+    if (counted < this.limit && failures >= this.limit)
+      this.onLimitReached?.({ address, failures, windowMs: this.windowMs });
   }
 
   private isExempt(address: string): boolean {

@@ -14,6 +14,7 @@ import {
   CLIENT_IDLE_TIMEOUT,
   CLIENT_SEND_TIMEOUT,
   DRAIN_TIMEOUT,
+  LIMIT_STORE,
   LISTENER_SETTINGS,
   LOG_FORMAT,
   LOG_LEVEL,
@@ -94,6 +95,7 @@ export function parseGatewayConfig(vars: EnvVars, envFile: string): ConfigResult
     upstreamErrorBodies: values.get(UPSTREAM_ERROR_BODIES),
     tls,
     workers: values.get(WORKERS),
+    limitStore: values.get(LIMIT_STORE),
   };
   return { ok: true, config: deepFreeze(config), warnings };
 }

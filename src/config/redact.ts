@@ -1,5 +1,6 @@
 import { keyIdentity } from '../auth/credential-store.js';
 import { credentialSummaries, scopeText } from './credential-summary.js';
+import { limitStoreText } from './limit-store.js';
 import type { GatewayConfig, ListenAddress } from './types.js';
 import { formatRange } from './values.js';
 
@@ -48,6 +49,7 @@ export function redactedConfig(config: GatewayConfig): Record<string, unknown> {
     access_log: config.accessLog,
     env_file: config.envFile,
     workers: config.workers,
+    limit_store: limitStoreText(config.limitStore),
     auth_failure_limit: config.authFailureLimit,
     auth_failure_window_ms: config.authFailureWindowMs,
     auth_failure_limit_exempt: config.authFailureLimitExempt.map(formatRange),

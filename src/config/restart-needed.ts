@@ -12,9 +12,11 @@ const RESTART_FIELDS = [...new Set(RESTART_SETTINGS.map((setting) => setting.fie
 
 /** The names of the settings that differ between two configurations and that only a restart applies. */
 export function settingsNeedingRestart(running: GatewayConfig, next: GatewayConfig): string[] {
-  return RESTART_SETTINGS.filter((setting) => setting.inForce(running) !== setting.inForce(next)).map(
-    (setting) => setting.name,
-  );
+  return RESTART_SETTINGS.filter((setting) =>
+    setting.differs === undefined
+      ? setting.inForce(running) !== setting.inForce(next)
+      : setting.differs(running, next),
+  ).map((setting) => setting.name);
 }
 
 /** The configuration actually in force after a live reload: the new live settings, the running rest. */

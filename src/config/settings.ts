@@ -1,12 +1,14 @@
 import { availableParallelism } from 'node:os';
 import { parseApiKeys, parseBasicCredentials } from './credentials.js';
 import type { EnvVars } from './env-source.js';
+import { limitStoreText, parseLimitStore } from './limit-store.js';
 import { formatAddress } from './redact.js';
 import type {
   AddressRange,
   AuthMethod,
   BasicCredential,
   GatewayConfig,
+  LimitStore,
   ListenAddress,
   ListenerConfig,
   ListenerName,
@@ -50,6 +52,11 @@ export interface Setting<T> {
   readonly inForce: (config: GatewayConfig) => string;
   /** One line of Markdown for the README's table. */
   readonly doc: string;
+  /**
+   * Whether a reload changes it, when `inForce` cannot tell (it hides a secret that may be all
+   * that changed). Default: the two `inForce` texts differ.
+   */
+  readonly differs?: (running: GatewayConfig, next: GatewayConfig) => boolean;
 }
 
 /** A value parser that has one message, prefixed with the variable's name. */
@@ -354,6 +361,23 @@ export const WORKERS: Setting<number> = {
   doc: 'processes serving traffic (`auto`: one per CPU); `1`: a single process',
 };
 
+// Restart: each process opens its Redis connection at start, and switching stores live would
+// drop every budget and count in the middle of their windows.
+export const LIMIT_STORE: Setting<LimitStore> = {
+  name: 'LIMIT_STORE',
+  default: 'memory',
+  parse: single(parseLimitStore),
+  applies: 'restart',
+  field: 'limitStore',
+  inForce: (config) => limitStoreText(config.limitStore),
+  differs: (running, next) =>
+    limitStoreText(running.limitStore) !== limitStoreText(next.limitStore) ||
+    (running.limitStore.kind === 'redis' &&
+      next.limitStore.kind === 'redis' &&
+      running.limitStore.password !== next.limitStore.password),
+  doc: '`memory` (each process on its own) or `redis://[user:password@]host:port[/db]` (`rediss://`: TLS), shared by every worker and replica: where `rate=`, `bytes=` and `AUTH_FAILURE_LIMIT` count',
+};
+
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export const LOG_LEVEL: Setting<LogLevel> = {
@@ -427,6 +451,7 @@ export const SETTINGS: readonly Setting<unknown>[] = [
   TLS_KEY_FILE,
   DRAIN_TIMEOUT,
   WORKERS,
+  LIMIT_STORE,
   LOG_LEVEL,
   LOG_FORMAT,
   ACCESS_LOG,

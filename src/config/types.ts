@@ -114,7 +114,26 @@ export interface GatewayConfig {
   readonly tls: TlsFiles | null;
   /** Processes serving traffic: 1 runs in this process; more runs a node:cluster primary and workers. */
   readonly workers: number;
+  /** LIMIT_STORE: where the rate= and bytes= budgets and the AUTH_FAILURE_LIMIT counts live. */
+  readonly limitStore: LimitStore;
 }
+
+/**
+ * LIMIT_STORE (issue 14): `memory`, each process on its own, or a Redis shared by every worker
+ * and replica that points at it. `password` is a secret: shown only as [redacted].
+ */
+export type LimitStore =
+  | { readonly kind: 'memory' }
+  | {
+      readonly kind: 'redis';
+      /** rediss:// */
+      readonly tls: boolean;
+      readonly host: string;
+      readonly port: number;
+      readonly username: string | null;
+      readonly password: string | null;
+      readonly db: number;
+    };
 
 /** An address range (`10.0.0.0/8`; a single address has the full prefix length). */
 export interface AddressRange {

@@ -33,6 +33,7 @@ export class LocalDataPlane implements DataPlane {
   private readonly bcrypt: BcryptVerifier;
   private readonly auth: AuthState;
   private readonly failureLimiter: AuthFailureLimiter;
+  private readonly closeLimitStore: () => Promise<void>;
   private readonly tlsReloader: TlsReloader | null = null;
   private readonly listeners: DataListener[] = [];
   private readonly accessLog: AccessLog;
@@ -47,7 +48,8 @@ export class LocalDataPlane implements DataPlane {
     this.auth = new AuthState(activeCredentials(new CredentialStore(config, this.bcrypt)));
     this.credentialMetrics.configure(config);
     this.accessLog = new AccessLog(logger, config.accessLog);
-    const { rates, inflight, failureLimiter } = buildLimiters(config, logger);
+    const { rates, inflight, failureLimiter, close } = buildLimiters(config, logger, this.metrics.registry);
+    this.closeLimitStore = close;
     this.failureLimiter = failureLimiter;
     let tls: TlsMaterial | null = null;
     if (config.tls !== null) {
@@ -170,5 +172,6 @@ export class LocalDataPlane implements DataPlane {
   async stop(drainTimeoutMs: number): Promise<void> {
     this.tlsReloader?.stop();
     await Promise.all(this.listeners.map((listener) => listener.close(drainTimeoutMs)));
+    await this.closeLimitStore();
   }
 }

@@ -65,6 +65,16 @@ test('bench --quick: direct, the TCP relay, edge-gateway and the minimal Node pr
   assert.match(markdown, /## Targets/);
 });
 
+/** Every entry started, answered every request, refused a request without credentials. */
+function assertServedByGateways(entries: BenchResult['workloads'][number]['entries']): void {
+  for (const entry of entries) {
+    assert.equal(entry.error, undefined, `${entry.id}: ${entry.error}`);
+    assert.equal(entry.failures, 0, `${entry.id} failed: ${entry.failureDetails.join('; ')}`);
+    assert.equal(entry.authCheck, 'enforced', entry.id);
+    assert.ok(entry.median !== null && entry.median.throughput > 0, `${entry.id}: no throughput`);
+  }
+}
+
 // Workload 6 sends the plaintext and the bcrypt user's load to one gateway process configured
 // with both users: the bcrypt entry reuses the plaintext entry's process, and both users get in.
 test('bench --quick --only bcrypt: both Basic users served by one gateway process, zero failures', {
@@ -80,12 +90,7 @@ test('bench --quick --only bcrypt: both Basic users served by one gateway proces
       ['edge-gateway-basic-bcrypt', 'bcrypt', 'edge-gateway-basic-plaintext'],
     ],
   );
-  for (const entry of workload.entries) {
-    assert.equal(entry.error, undefined, `${entry.id}: ${entry.error}`);
-    assert.equal(entry.failures, 0, `${entry.id} failed: ${entry.failureDetails.join('; ')}`);
-    assert.equal(entry.authCheck, 'enforced', entry.id);
-    assert.ok(entry.median !== null && entry.median.throughput > 0, `${entry.id}: no throughput`);
-  }
+  assertServedByGateways(workload.entries);
 });
 
 // Workload 7 (issue 12) does the same with a legacy key and a named key of scope read.
@@ -102,11 +107,35 @@ test('bench --quick --only scoped: the legacy and the scoped key served by one g
       ['edge-gateway-scoped-key', 'scoped', 'edge-gateway-legacy-key'],
     ],
   );
-  for (const entry of workload.entries) {
-    assert.equal(entry.error, undefined, `${entry.id}: ${entry.error}`);
-    assert.equal(entry.failures, 0, `${entry.id} failed: ${entry.failureDetails.join('; ')}`);
-    assert.equal(entry.authCheck, 'enforced', entry.id);
-    assert.ok(entry.median !== null && entry.median.throughput > 0, `${entry.id}: no throughput`);
-  }
+  assertServedByGateways(workload.entries);
   assert.match(markdown, /≥ 0\.97 × legacy key req\/s/);
+});
+
+// Workloads 8 and 9 (issue 14): a rate= never reached, memory and Redis store, against no limit.
+test('bench --quick --only limits-tiny,limits-otlp-http: no limit, memory and Redis store, zero failures', {
+  timeout: 180_000,
+}, async () => {
+  const { result, markdown } = await quickBench([
+    '--only',
+    'limits-tiny,limits-otlp-http',
+    '--contenders',
+    'edge-gateway',
+  ]);
+  assert.deepEqual(
+    result.workloads.map((workload) => workload.id),
+    ['limits-tiny', 'limits-otlp-http'],
+  );
+  for (const workload of result.workloads) {
+    assert.deepEqual(
+      workload.entries.map((entry) => [entry.id, entry.variant]),
+      [
+        ['edge-gateway-no-limit', 'no-limit'],
+        ['edge-gateway-limit-memory', 'memory'],
+        ['edge-gateway-limit-redis', 'redis'],
+      ],
+    );
+    assertServedByGateways(workload.entries);
+  }
+  assert.match(markdown, /vs no limit/);
+  assert.match(markdown, /≥ 0\.90 × no limit/);
 });

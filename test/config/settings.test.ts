@@ -53,6 +53,7 @@ const OTHER_VALUE: Readonly<Record<string, EnvVars>> = {
   TLS_KEY_FILE: { TLS_CERT_FILE: '/tls/cert.pem', TLS_KEY_FILE: '/tls/key.pem' },
   DRAIN_TIMEOUT: { DRAIN_TIMEOUT: '1m' },
   WORKERS: { WORKERS: '255' },
+  LIMIT_STORE: { LIMIT_STORE: 'redis://redis:6379' },
   LOG_LEVEL: { LOG_LEVEL: 'debug' },
   LOG_FORMAT: { LOG_FORMAT: 'json' },
   ACCESS_LOG: { ACCESS_LOG: 'off' },

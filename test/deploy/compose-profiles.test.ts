@@ -54,22 +54,30 @@ function prepareCopy(): string {
 async function renderCompose(
   profile: Profile,
   composeProfiles: string | undefined,
+  extraProfiles: readonly string[] = [],
 ): Promise<Record<string, unknown>> {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: workDir };
   if (composeProfiles !== undefined) env.COMPOSE_PROFILES = composeProfiles;
-  const args = ['--project-name', 'edge-gateway', '--profile', profile, 'config'];
+  const extra = extraProfiles.flatMap((name) => ['--profile', name]);
+  const args = ['--project-name', 'edge-gateway', '--profile', profile, ...extra, 'config'];
   const result = await runToolAsync('docker-compose', args, { cwd: workDir, env });
   assert.equal(result.status, 0, `docker-compose --profile ${profile} config failed:\n${result.stderr}`);
   return mapping(parse(result.stdout), 'rendered compose file');
 }
 
 /** Compose's rule: a service runs when it has no profiles or one of them is active. */
-function enabledServices(rendered: Record<string, unknown>, profile: Profile): Map<string, Service> {
+function enabledServices(
+  rendered: Record<string, unknown>,
+  profile: Profile,
+  extraProfiles: readonly string[] = [],
+): Map<string, Service> {
   const enabled = new Map<string, Service>();
+  const active = [profile, ...extraProfiles];
   for (const [name, value] of Object.entries(mapping(rendered.services, 'services'))) {
     const service = mapping(value, `services.${name}`);
     const profiles = (service.profiles as string[] | undefined) ?? [];
-    if (profiles.length === 0 || profiles.includes(profile)) enabled.set(name, service);
+    if (profiles.length === 0 || profiles.some((candidate) => active.includes(candidate)))
+      enabled.set(name, service);
   }
   return enabled;
 }
@@ -257,6 +265,20 @@ for (const profile of PROFILES) {
   });
 }
 
+describe('docker-compose --profile P --profile shared-limits: Redis beside any of the six (issue 14)', () => {
+  for (const profile of PROFILES) {
+    it(`${profile}: the profile's services and redis, on the gateway's network`, async () => {
+      const rendered = await renderCompose(profile, profile, ['shared-limits']);
+      const services = enabledServices(rendered, profile, ['shared-limits']);
+      assert.deepEqual(
+        [...services.keys()].sort(),
+        ['gateway', 'redis', ...PROFILE_COMPONENTS[profile]].sort(),
+      );
+      assert.deepEqual(services.get('redis')?.networks, services.get('gateway')?.networks);
+    });
+  }
+});
+
 describe('docker-compose --profile full without COMPOSE_PROFILES (the README first command)', () => {
   it('renders the full stack with every listener on', () => {
     const services = enabledServices(renderedWithoutComposeProfiles, 'full');
@@ -285,6 +307,7 @@ describe('docker-compose.yaml as written (what compose v2 reads)', () => {
       'grafana',
       'otel-collector',
       'prometheus',
+      'redis',
       'victoriametrics',
     ]);
     assert.deepEqual([...profilesOf('gateway')].sort(), [...PROFILES].sort());
@@ -337,6 +360,16 @@ describe('docker-compose.yaml as written (what compose v2 reads)', () => {
     assert.equal(images['otel-collector'], 'otel/opentelemetry-collector-contrib:0.138.0');
     assert.match(images.prometheus ?? '', /^prom\/prometheus:v\d+\.\d+\.\d+$/);
     assert.match(images.victoriametrics ?? '', /^victoriametrics\/victoria-metrics:v\d+\.\d+\.\d+$/);
+  });
+
+  // Issue 14: an optional shared LIMIT_STORE, in its own profile, pinned, unpublished, not persisted.
+  it('runs Redis only in the shared-limits profile, pinned, without a published port or persistence', () => {
+    const redis = mapping(services.redis, 'redis');
+    assert.deepEqual(profilesOf('redis'), ['shared-limits']);
+    assert.match(String(redis.image), /^redis:\d+\.\d+\.\d+-alpine$/);
+    assert.equal(redis.ports, undefined);
+    assert.equal(redis.command, "redis-server --save '' --appendonly no");
+    assert.equal(redis.volumes, undefined);
   });
 
   it('keeps VictoriaMetrics data for 12 months', () => {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { Agent, request } from 'undici';
 import { type RunningGateway, startGateway } from '../support/gateway.js';
 import { registerSecret } from '../support/secrets.js';
 
@@ -73,4 +74,24 @@ export function establishedConnectionsTo(port: number): number {
     }
   }
   return count;
+}
+
+/**
+ * One OTLP/HTTP export (an empty JSON one) with `key`, on a fresh connection so that a cluster
+ * primary spreads such requests over its workers. Answers the status.
+ */
+export async function postOnFreshConnection(gateway: RunningGateway, key: string): Promise<number> {
+  const dispatcher = new Agent({ pipelining: 0 });
+  try {
+    const response = await request(`${gateway.url('http')}/v1/traces`, {
+      method: 'POST',
+      headers: { 'x-api-key': key, 'content-type': 'application/json' },
+      body: '{"resourceSpans":[]}',
+      dispatcher,
+    });
+    await response.body.text();
+    return response.statusCode;
+  } finally {
+    await dispatcher.close();
+  }
 }

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { Agent, request } from 'undici';
 import type { RunningGateway } from '../support/gateway.js';
 import { exportSpans } from '../support/otel-client.js';
 import { type OtlpReceiver, startOtlpReceiver } from '../support/otlp-receiver.js';
 import { sleep, until as untilEvery } from '../support/wait.js';
-import { metricValue, startGatewayFor } from './fixtures.js';
+import { metricValue, postOnFreshConnection, startGatewayFor } from './fixtures.js';
 
 /** Pids of a process's children, from the kernel. */
 function childPids(pid: number): number[] {
@@ -42,18 +41,7 @@ describe('WORKERS=2: a node:cluster primary and two workers sharing the sockets'
   /** Sends `count` requests, each on a fresh connection so the primary spreads them over the workers. */
   async function statuses(key: string, count: number): Promise<number[]> {
     const results: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const dispatcher = new Agent({ pipelining: 0 });
-      const response = await request(`${gateway.url('http')}/v1/traces`, {
-        method: 'POST',
-        headers: { 'x-api-key': key, 'content-type': 'application/json' },
-        body: '{"resourceSpans":[]}',
-        dispatcher,
-      });
-      await response.body.text();
-      results.push(response.statusCode);
-      await dispatcher.close();
-    }
+    for (let i = 0; i < count; i++) results.push(await postOnFreshConnection(gateway, key));
     return results;
   }
 
