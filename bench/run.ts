@@ -569,8 +569,10 @@ async function main(): Promise<void> {
   };
 
   try {
-    const gatewayFlags =
-      settings.cpuProfDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${settings.cpuProfDir}`];
+    const gatewayFlags = [
+      ...settings.gatewayNodeFlags,
+      ...(settings.cpuProfDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${settings.cpuProfDir}`]),
+    ];
     const notes: string[] = [];
     const gatewayOptions = { nodeFlags: gatewayFlags, cli: gatewayCli };
     // The TCP relay runs in every table: how far each contender is from the runtime's floor.

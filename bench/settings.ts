@@ -16,6 +16,8 @@ export interface Settings {
   /** Base name of the written files: `latest` for a full run, `partial` (git-ignored *.tmp) otherwise. */
   readonly outName: 'latest' | 'partial';
   readonly cpuProfDir: string | null;
+  /** Node options the gateway runs with (`--gateway-node-flag`, repeatable): for A/B runs of V8 settings. */
+  readonly gatewayNodeFlags: readonly string[];
   /** The gateway's `cli.js`: this checkout's `dist/cli.js` unless `--gateway-cli` says otherwise. */
   readonly gatewayCli: string;
   /** Build and run the gateway of this git revision instead (`--gateway-commit`). */
@@ -41,6 +43,8 @@ bench/results/partial.md.tmp and partial.json.tmp instead, unless --out is given
   --stream-mib <n>      size of the streaming body in MiB (default 1024)
   --out <dir>           write <dir>/latest.md and <dir>/latest.json
   --cpu-prof <dir>      run the gateway with node --cpu-prof, profiles written to <dir>
+  --gateway-node-flag <flag>  a Node option for the gateway's process (repeatable), e.g.
+                        --gateway-node-flag=--max-semi-space-size=32
   --gateway-cli <file>  the gateway to run (default dist/cli.js)
   --gateway-commit <rev>  build the gateway of this git revision (e.g. HEAD) into a temp dir and
                         run that: immune to concurrent edits of src/ and rebuilds of dist/
@@ -81,6 +85,7 @@ export function parseSettings(argv: readonly string[]): Settings {
       out: { type: 'string' },
       'cpu-prof': { type: 'string' },
       'gateway-cli': { type: 'string' },
+      'gateway-node-flag': { type: 'string', multiple: true },
       'gateway-commit': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -102,6 +107,7 @@ export function parseSettings(argv: readonly string[]): Settings {
     quick ||
     only !== null ||
     contenders !== null ||
+    values['gateway-node-flag'] !== undefined ||
     [values.rounds, values.duration, values.warmup, values['stream-mib']].some((v) => v !== undefined);
   return {
     quick,
@@ -114,6 +120,7 @@ export function parseSettings(argv: readonly string[]): Settings {
     outDir: values.out ?? DEFAULT_OUT_DIR,
     outName: values.out !== undefined || !partial ? 'latest' : 'partial',
     cpuProfDir: values['cpu-prof'] ?? null,
+    gatewayNodeFlags: values['gateway-node-flag'] ?? [],
     gatewayCli: resolve(values['gateway-cli'] ?? DEFAULT_GATEWAY_CLI),
     gatewayCommit: values['gateway-commit'] ?? null,
     help: values.help === true,
