@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { limitStoreText } from '../config/limit-store.js';
 import { REDACTED } from '../config/redact.js';
@@ -113,7 +114,7 @@ export class RedisLimitStore {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05],
       registers,
     });
-    this.client = new Redis({
+    this.client = new (loadRedisClient())({
       host: store.host,
       port: store.port,
       ...(store.username === null ? {} : { username: store.username }),
@@ -233,4 +234,12 @@ export class RedisLimitStore {
     const { password } = this.store;
     return password === null || password === '' ? message : message.split(password).join(REDACTED);
   }
+}
+
+/**
+ * ioredis, loaded only by a process that has a Redis LIMIT_STORE: with LIMIT_STORE=memory (the
+ * default) the client and its dependencies are never loaded, and cost that process no memory.
+ */
+function loadRedisClient(): typeof Redis {
+  return (createRequire(import.meta.url)('ioredis') as { Redis: typeof Redis }).Redis;
 }
