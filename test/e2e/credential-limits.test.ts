@@ -28,6 +28,7 @@ const BYTES_KEY = secret('bytes');
 const STREAM_HTTP_KEY = secret('stream-http');
 const STREAM_GRPC_KEY = secret('stream-grpc');
 const INFLIGHT_KEY = secret('inflight');
+const GRPC_EXPORTER_KEY = secret('grpc-exporter');
 
 const envFile = [
   `GATEWAY_KEY_LIMITED_HTTP=${HTTP_KEY}; scopes=ingest; rate=2/min; burst=2`,
@@ -38,6 +39,7 @@ const envFile = [
   `GATEWAY_KEY_STREAM_HTTP=${STREAM_HTTP_KEY}; scopes=ingest; bytes=1KiB/min`,
   `GATEWAY_KEY_STREAM_GRPC=${STREAM_GRPC_KEY}; scopes=ingest; bytes=1KiB/min`,
   `GATEWAY_KEY_INFLIGHT=${INFLIGHT_KEY}; scopes=ingest; inflight=2`,
+  `GATEWAY_KEY_GRPC_EXPORTER=${GRPC_EXPORTER_KEY}; scopes=ingest; rate=1/s; burst=1`,
   '',
 ].join('\n');
 
@@ -121,6 +123,7 @@ describe('per-credential rate limits (issue 14)', () => {
       STREAM_HTTP_KEY,
       STREAM_GRPC_KEY,
       INFLIGHT_KEY,
+      GRPC_EXPORTER_KEY,
     ])
       registerSecret({ kind: 'api-key', value });
     receiver = await startOtlpReceiver();
@@ -388,6 +391,59 @@ describe('per-credential rate limits (issue 14)', () => {
         'listener="otlp-http",credential="exporter",limit="rate"',
       ),
       refused,
+    );
+  });
+
+  test('the OTLP/gRPC exporter: over the rate it gets RESOURCE_EXHAUSTED with RetryInfo; retried after that delay, every span arrives', async () => {
+    const exports = 3;
+    const send = (i: number) =>
+      exportSpans({
+        transport: 'grpc',
+        url: gateway.url('grpc'),
+        headers: { 'x-api-key': GRPC_EXPORTER_KEY },
+        spans: [{ name: `grpc-throttled-${RUN}-${i}` }],
+      });
+    const first = await Promise.all(Array.from({ length: exports }, (_, i) => send(i)));
+    const refused = first.flatMap((result, i) => (result.code === 0 ? [] : [i]));
+    assert.ok(refused.length >= 1, 'the burst was throttled');
+    let delayMs = 0;
+    for (const i of refused) {
+      const result = first[i]!;
+      assert.equal(result.grpcCode, grpc.status.RESOURCE_EXHAUSTED, String(result.error));
+      const details = (result.error as grpc.ServiceError).metadata.get('grpc-status-details-bin')[0];
+      assert.ok(Buffer.isBuffer(details), 'grpc-status-details-bin is sent');
+      const status = retryDelayOf(details.toString('base64'));
+      assert.ok(
+        status.retryDelayMs !== null && status.retryDelayMs > 0,
+        `retry delay ${status.retryDelayMs}`,
+      );
+      delayMs = Math.max(delayMs, status.retryDelayMs);
+    }
+    // The JavaScript SDK's gRPC exporter reports RESOURCE_EXHAUSTED as a failure and retries
+    // nothing itself (its transport has no retryable outcome): the retry the OTLP specification
+    // asks of a client that gets RetryInfo is made here, one export at a time, after the delay.
+    for (const i of refused) {
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      let result = await send(i);
+      for (let attempt = 0; result.code !== 0 && attempt < 5; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        result = await send(i);
+      }
+      assert.equal(result.code, 0, `export ${i} retried after the RetryInfo delay: ${String(result.error)}`);
+    }
+    for (let i = 0; i < exports; i++) {
+      assert.ok(
+        receiver.spans.some((span) => span.name === `grpc-throttled-${RUN}-${i}`),
+        `span ${i} arrived`,
+      );
+    }
+    assert.ok(
+      (await metricValue(
+        gateway,
+        'gateway_credential_limit_reached_total',
+        'listener="otlp-grpc",credential="grpc-exporter",limit="rate"',
+      )) >= refused.length,
+      'every RESOURCE_EXHAUSTED answer is counted',
     );
   });
 });
