@@ -92,13 +92,7 @@ export class GrpcListener {
 
   constructor(readonly options: GrpcListenerOptions) {
     this.upstreamName = options.config.upstream.host;
-    this.recorder = new ExchangeRecorder({
-      listener: options.config.name,
-      upstream: this.upstreamName,
-      metrics: options.metrics,
-      credentialMetrics: options.credentialMetrics,
-      accessLog: options.accessLog,
-    });
+    this.recorder = ExchangeRecorder.forListener(options);
     this.pool = new Http2SessionPool(options.config.upstream, {
       connectTimeoutMs: options.connectTimeoutMs,
       maxSessions: GRPC_UPSTREAM_SESSIONS,

@@ -81,13 +81,7 @@ export class Http1Listener {
     });
     this.admission = new ConnectionAdmission(options.protection.connections, options.protection.limits);
     this.door = RequestAdmission.forListener(options);
-    this.recorder = new ExchangeRecorder({
-      listener: options.config.name,
-      upstream: this.upstreamName,
-      metrics: options.metrics,
-      credentialMetrics: options.credentialMetrics,
-      accessLog: options.accessLog,
-    });
+    this.recorder = ExchangeRecorder.forListener(options);
     const { timeouts, tls } = options.protection;
     this.proto = tls === null ? 'http' : 'https';
     const serverOptions: ServerOptions = {

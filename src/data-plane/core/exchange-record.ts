@@ -44,6 +44,22 @@ export interface ExchangeRecorderOptions {
 export class ExchangeRecorder {
   constructor(private readonly options: ExchangeRecorderOptions) {}
 
+  /** The recorder of a data listener, from the options it is built with. */
+  static forListener(options: {
+    readonly config: { readonly name: ListenerName; readonly upstream: URL };
+    readonly metrics: ListenerMetrics;
+    readonly credentialMetrics: CredentialMetrics;
+    readonly accessLog: AccessLog;
+  }): ExchangeRecorder {
+    return new ExchangeRecorder({
+      listener: options.config.name,
+      upstream: options.config.upstream.host,
+      metrics: options.metrics,
+      credentialMetrics: options.credentialMetrics,
+      accessLog: options.accessLog,
+    });
+  }
+
   record(record: ExchangeRecord): void {
     record.release?.();
     const { metrics, credentialMetrics, accessLog, listener, upstream } = this.options;
