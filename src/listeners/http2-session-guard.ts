@@ -4,8 +4,15 @@ import { destroySessionAfter } from './http2-teardown.js';
 /** What a client session did too much of. */
 export type Http2Abuse = 'rapid_reset' | 'ping_flood' | 'settings_flood';
 
-/** Between an abuser's GOAWAY and the end of its connection. */
-const GOAWAY_GRACE_MS = 100;
+/**
+ * Between an abuser's GOAWAY and the end of its connection. The end is a TCP reset (the flood's
+ * frames are still arriving unread), and a reset makes the client's kernel drop what it has
+ * received and not yet read, GOAWAY included: the client must have had time to read it. 100 ms
+ * was too short for a busy client once (the PING-flood test saw the close with no GOAWAY and not
+ * even the first PING ACKs); nghttp2 refuses new streams after the GOAWAY, so the second of grace
+ * costs little.
+ */
+const GOAWAY_GRACE_MS = 1000;
 
 export const HTTP2_ABUSES: readonly Http2Abuse[] = ['rapid_reset', 'ping_flood', 'settings_flood'];
 
@@ -87,7 +94,7 @@ export class Http2SessionGuard {
     this.onAbuse(abuse);
     // GOAWAY with the reason (Node 20's destroy() would send only NO_ERROR), then drop the
     // connection and every stream on it: the client has shown it will not use them honestly.
-    // The short delay lets the GOAWAY reach the client before the close, which, with the
+    // The grace (GOAWAY_GRACE_MS) lets the client read the GOAWAY before the close, which, with the
     // client's frames still arriving, turns into a TCP reset that would discard it.
     // GOAWAY goes out now, from inside the frame callback (submitting a frame is safe there), so
     // that nghttp2 refuses the rest of the read's new streams; the teardown waits (http2-teardown).
