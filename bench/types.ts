@@ -81,7 +81,7 @@ export interface ContenderSpec {
   readonly id: string;
   /** What the table shows. */
   readonly label: string;
-  readonly kind: 'direct' | 'edge-gateway' | 'nginx' | 'vmauth' | 'node-minimal' | 'tcp-relay';
+  readonly kind: 'direct' | 'edge-gateway' | 'nginx' | 'vmauth' | 'node-minimal' | 'tcp-relay' | 'prototype';
   readonly protocols: readonly Route['protocol'][];
   start(route: Route, auth: AuthScheme): Promise<RunningContender>;
 }

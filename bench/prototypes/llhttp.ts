@@ -1,0 +1,152 @@
+import { createRequire } from 'node:module';
+
+/**
+ * llhttp, the HTTP/1.1 parser inside Node, in its WebAssembly build (the one undici ships and
+ * parses responses with), driven directly: the parser of the issue-13 HTTP/1.1 prototype
+ * (bench/prototypes/h1-llhttp-relay.ts). It parses heads and body framing; callbacks hand out
+ * views into the caller's own chunk, so a body slice can be written on without a copy.
+ */
+
+const require = createRequire(import.meta.url);
+
+/** The little of the WebAssembly JS API used here (the project's lib settings have no declarations of it). */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+}
+const WebAssembly = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+interface LlhttpExports {
+  memory: { buffer: ArrayBuffer };
+  llhttp_alloc(type: number): number;
+  llhttp_free(ptr: number): void;
+  llhttp_execute(ptr: number, data: number, len: number): number;
+  llhttp_resume(ptr: number): void;
+  llhttp_get_error_pos(ptr: number): number;
+  llhttp_get_error_reason(ptr: number): number;
+  llhttp_get_method(ptr: number): number;
+  llhttp_get_http_major(ptr: number): number;
+  llhttp_get_http_minor(ptr: number): number;
+  malloc(size: number): number;
+  free(ptr: number): void;
+}
+
+const constants = require('undici/lib/llhttp/constants.js') as {
+  TYPE: { REQUEST: number; RESPONSE: number };
+  ERROR: Record<string, number> & { OK: number; PAUSED: number; PAUSED_UPGRADE: number };
+  METHODS: Record<string, number>;
+};
+export const ERROR = constants.ERROR;
+/** Method number → name (llhttp's numbering). */
+export const METHOD_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(constants.METHODS).map(([name, code]) => [code, name]),
+);
+
+/** What a parser calls while it reads; a non-zero answer from onHeadersComplete skips the body. */
+export interface ParserEvents {
+  onMessageBegin(): number;
+  onUrl(part: Buffer): number;
+  onStatus(part: Buffer): number;
+  onHeaderField(part: Buffer): number;
+  onHeaderValue(part: Buffer): number;
+  onHeadersComplete(statusCode: number, upgrade: boolean, keepAlive: boolean): number;
+  onBody(part: Buffer): number;
+  onMessageComplete(): number;
+}
+
+let current: Parser | null = null;
+let currentChunk: Buffer | null = null;
+let inputPtr = 0;
+let inputSize = 0;
+
+function view(at: number, len: number): Buffer {
+  const chunk = currentChunk!;
+  return chunk.subarray(at - inputPtr, at - inputPtr + len);
+}
+
+const module = (() => {
+  try {
+    return new WebAssembly.Module(require('undici/lib/llhttp/llhttp_simd-wasm.js'));
+  } catch {
+    return new WebAssembly.Module(require('undici/lib/llhttp/llhttp-wasm.js'));
+  }
+})();
+
+const wasm = new WebAssembly.Instance(module, {
+  env: {
+    wasm_on_message_begin: () => current!.events.onMessageBegin(),
+    wasm_on_url: (_p: number, at: number, len: number) => current!.events.onUrl(view(at, len)),
+    wasm_on_status: (_p: number, at: number, len: number) => current!.events.onStatus(view(at, len)),
+    wasm_on_header_field: (_p: number, at: number, len: number) =>
+      current!.events.onHeaderField(view(at, len)),
+    wasm_on_header_value: (_p: number, at: number, len: number) =>
+      current!.events.onHeaderValue(view(at, len)),
+    wasm_on_headers_complete: (_p: number, status: number, upgrade: number, keepAlive: number) =>
+      current!.events.onHeadersComplete(status, upgrade === 1, keepAlive === 1),
+    wasm_on_body: (_p: number, at: number, len: number) => current!.events.onBody(view(at, len)),
+    wasm_on_message_complete: () => current!.events.onMessageComplete(),
+  },
+}).exports as unknown as LlhttpExports;
+
+/** The result of one `execute`: OK, or paused at `rest`, or an error with llhttp's reason. */
+export type ExecuteResult =
+  | { readonly kind: 'ok' }
+  | { readonly kind: 'paused'; readonly rest: Buffer }
+  | { readonly kind: 'error'; readonly reason: string };
+
+export class Parser {
+  private ptr: number;
+
+  constructor(
+    kind: 'request' | 'response',
+    readonly events: ParserEvents,
+  ) {
+    this.ptr = wasm.llhttp_alloc(kind === 'request' ? constants.TYPE.REQUEST : constants.TYPE.RESPONSE);
+  }
+
+  get method(): string {
+    return METHOD_NAMES[wasm.llhttp_get_method(this.ptr)] ?? 'GET';
+  }
+
+  get httpMinor(): number {
+    return wasm.llhttp_get_http_minor(this.ptr);
+  }
+
+  execute(chunk: Buffer): ExecuteResult {
+    if (chunk.length > inputSize) {
+      if (inputPtr) wasm.free(inputPtr);
+      inputSize = Math.ceil(chunk.length / 65_536) * 65_536;
+      inputPtr = wasm.malloc(inputSize);
+    }
+    new Uint8Array(wasm.memory.buffer, inputPtr, chunk.length).set(chunk);
+    let code: number;
+    current = this;
+    currentChunk = chunk;
+    try {
+      code = wasm.llhttp_execute(this.ptr, inputPtr, chunk.length);
+    } finally {
+      current = null;
+      currentChunk = null;
+    }
+    if (code === constants.ERROR.OK) return { kind: 'ok' };
+    if (code === constants.ERROR.PAUSED) {
+      return { kind: 'paused', rest: chunk.subarray(wasm.llhttp_get_error_pos(this.ptr) - inputPtr) };
+    }
+    const reasonPtr = wasm.llhttp_get_error_reason(this.ptr);
+    const bytes = new Uint8Array(wasm.memory.buffer, reasonPtr);
+    const reason = Buffer.from(bytes.subarray(0, bytes.indexOf(0))).toString('latin1');
+    return { kind: 'error', reason };
+  }
+
+  resume(): void {
+    wasm.llhttp_resume(this.ptr);
+  }
+
+  free(): void {
+    if (this.ptr) wasm.llhttp_free(this.ptr);
+    this.ptr = 0;
+  }
+}
+
+/** Answer from a callback to pause the parser after this message (pipelined requests wait). */
+export const PAUSE = constants.ERROR.PAUSED;
