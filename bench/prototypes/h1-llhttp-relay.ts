@@ -323,4 +323,5 @@ const server = createServer({ noDelay: true }, (socket) => new ClientConnection(
 server.listen(Number(listenPort), '127.0.0.1', () =>
   process.stdout.write(`h1 llhttp relay listening on ${listenPort}\n`),
 );
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
+// Exits at once (open keep-alive connections would hold a close), writing a --cpu-prof profile.
+process.on('SIGTERM', () => process.exit(0));
