@@ -1,10 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { connect, createServer, type Socket } from 'node:net';
-import { type ExecuteResult, PAUSE, Parser, type ParserEvents } from './llhttp.js';
+import { type ExecuteResult, PAUSE, Parser, type ParserEvents } from '../../src/data-plane/h1/llhttp.js';
 
 /**
  * PROTOTYPE of issue 13's HTTP/1.1 design, for the benchmark only (`--contenders h1-llhttp-relay`):
- * heads parsed by llhttp (bench/prototypes/llhttp.ts), bodies written on as views into the socket's
+ * heads parsed by llhttp (src/data-plane/h1/llhttp.ts), bodies written on as views into the socket's
  * own chunks, one write per socket read on each leg (cork/uncork around a read), keep-alive
  * upstream connections, pipelined requests answered in order (the parser pauses after each
  * message until its answer is out). Per request it does what a gateway must: the X-API-Key's

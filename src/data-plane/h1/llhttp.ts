@@ -2,9 +2,14 @@ import { createRequire } from 'node:module';
 
 /**
  * llhttp, the HTTP/1.1 parser inside Node, in its WebAssembly build (the one undici ships and
- * parses responses with), driven directly: the parser of the issue-13 HTTP/1.1 prototype
- * (bench/prototypes/h1-llhttp-relay.ts). It parses heads and body framing; callbacks hand out
- * views into the caller's own chunk, so a body slice can be written on without a copy.
+ * parses its responses with), driven directly: the parser of issue 13's HTTP/1.1 data path, so far
+ * used by its prototype (bench/prototypes/h1-llhttp-relay.ts). It parses heads and body framing,
+ * strictly (no lenient flag is ever set: CL + TE, two Content-Lengths, bare LF, bad chunk sizes are
+ * errors); callbacks hand out views into the caller's own chunk, so a body slice can be written on
+ * without a copy. One WebAssembly instance serves every parser of the process: an `execute` from
+ * inside another's callbacks is refused (the callbacks find their parser through module state).
+ * The module is resolved from undici's package (pinned by package-lock.json), which ships it
+ * without an `exports` map.
  */
 
 const require = createRequire(import.meta.url);
@@ -108,11 +113,16 @@ export class Parser {
     return METHOD_NAMES[wasm.llhttp_get_method(this.ptr)] ?? 'GET';
   }
 
+  get httpMajor(): number {
+    return wasm.llhttp_get_http_major(this.ptr);
+  }
+
   get httpMinor(): number {
     return wasm.llhttp_get_http_minor(this.ptr);
   }
 
   execute(chunk: Buffer): ExecuteResult {
+    if (current !== null) throw new Error('llhttp: execute() called from inside a parser callback');
     if (chunk.length > inputSize) {
       if (inputPtr) wasm.free(inputPtr);
       inputSize = Math.ceil(chunk.length / 65_536) * 65_536;
