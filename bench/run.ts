@@ -10,7 +10,7 @@ import type { VictoriaMetricsService } from '../test/support/services.js';
 import { installTreeCleanup } from './children.js';
 import { directContender } from './contenders/direct.js';
 import { gatewayAuthHeaders, gatewayContender, REPO_ROOT, startGateway } from './contenders/gateway.js';
-import { h1LlhttpRelayContender } from './contenders/h1-llhttp-relay.js';
+import { h1LlhttpRelayContender, h1NodeServerContender } from './contenders/h1-llhttp-relay.js';
 import { NGINX_BINARY, nginxContender } from './contenders/nginx.js';
 import { nodeMinimalContender } from './contenders/node-minimal.js';
 import { tcpRelayContender } from './contenders/tcp-relay.js';
@@ -600,6 +600,7 @@ async function main(): Promise<void> {
     // A reference point, not one of the contenders: only when asked for by name.
     if (settings.contenders?.includes(nodeMinimalContender.id)) all.push(nodeMinimalContender);
     if (settings.contenders?.includes(h1LlhttpRelayContender.id)) all.push(h1LlhttpRelayContender);
+    if (settings.contenders?.includes(h1NodeServerContender.id)) all.push(h1NodeServerContender);
     const contenders =
       settings.contenders === null ? all : all.filter((spec) => settings.contenders!.includes(spec.id));
     if (contenders.length === 0)

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect, createServer, type Socket } from 'node:net';
 import { type ExecuteResult, PAUSE, Parser, type ParserEvents } from '../../src/data-plane/h1/llhttp.js';
 
@@ -13,12 +14,17 @@ import { type ExecuteResult, PAUSE, Parser, type ParserEvents } from '../../src/
  * Not done (what src/listeners would still need): metrics, access log, limits, timeouts, 100-continue,
  * upgrade refusal, error answers beyond a bare 502/400, and every test in test/hostile.
  *
- *   node --import tsx bench/prototypes/h1-llhttp-relay.ts <listen port> <upstream host> <upstream port> <key>
+ * Mode `node-server` (an A/B of one leg): the client leg is node:http's server instead, the
+ * upstream leg the same llhttp one, to tell which leg's machinery costs what.
+ *
+ *   node --import tsx bench/prototypes/h1-llhttp-relay.ts <listen port> <upstream host> <upstream port> <key> [raw|node-server]
  */
 
-const [listenPort, upstreamHost, upstreamPortText, key] = process.argv.slice(2);
-if (!listenPort || !upstreamHost || !upstreamPortText || !key) {
-  process.stderr.write('usage: h1-llhttp-relay.ts <listen port> <upstream host> <upstream port> <key>\n');
+const [listenPort, upstreamHost, upstreamPortText, key, mode = 'raw'] = process.argv.slice(2);
+if (!listenPort || !upstreamHost || !upstreamPortText || !key || (mode !== 'raw' && mode !== 'node-server')) {
+  process.stderr.write(
+    'usage: h1-llhttp-relay.ts <listen port> <upstream host> <upstream port> <key> [raw|node-server]\n',
+  );
   process.exit(2);
 }
 const upstreamPort = Number(upstreamPortText);
@@ -108,13 +114,28 @@ abstract class HeadReader {
   }
 }
 
+/** Where an upstream's answer goes: the raw client connection, or (hybrid mode) a node:http response. */
+interface Answer {
+  readonly method: string;
+  readonly keepAlive: boolean;
+  cork(): void;
+  uncork(): void;
+  writeHead(status: number, head: Head, length: string | undefined, chunked: boolean): void;
+  /** False when the client's buffer is full: `whenDrained` then says when to go on. */
+  body(part: Buffer, chunked: boolean): boolean;
+  whenDrained(go: () => void): void;
+  end(chunked: boolean): void;
+  answered(): void;
+  upstreamFailed(error: Error): void;
+}
+
 const idle: Upstream[] = [];
 
 /** One keep-alive connection to the upstream and the answer it is reading. */
 class Upstream extends HeadReader implements ParserEvents {
   readonly socket: Socket;
   private readonly parser = new Parser('response', this);
-  exchange: ClientConnection | null = null;
+  exchange: Answer | null = null;
   private chunked = false;
   private keepAlive = true;
 
@@ -122,7 +143,7 @@ class Upstream extends HeadReader implements ParserEvents {
     super();
     this.socket = connect({ host: upstreamHost!, port: upstreamPort, noDelay: true });
     this.socket.on('data', (chunk: Buffer) => {
-      const client = this.exchange?.socket;
+      const client = this.exchange;
       if (!client) {
         this.fail(new Error('bytes from the upstream with no request in flight'));
         return;
@@ -157,27 +178,19 @@ class Upstream extends HeadReader implements ParserEvents {
     const length = this.head.get('content-length');
     const noBody = exchange.method === 'HEAD' || status === 204 || status === 304 || status < 200;
     this.chunked = !noBody && length === undefined;
-    let head = `HTTP/1.1 ${status} ${this.head.status}${CRLF}${this.head.forwarded()}`;
-    if (length !== undefined) head += `content-length: ${length}${CRLF}`;
-    else if (this.chunked) head += `transfer-encoding: chunked${CRLF}`;
-    if (!exchange.keepAlive) head += `connection: close${CRLF}`;
-    exchange.socket.write(`${head}${CRLF}`, 'latin1');
+    exchange.writeHead(status, this.head, length, this.chunked);
     return exchange.method === 'HEAD' ? 1 : 0;
   }
   onBody(part: Buffer): number {
-    const client = this.exchange!.socket;
-    if (this.chunked) client.write(`${part.length.toString(16)}${CRLF}`, 'latin1');
-    const more = client.write(part);
-    if (this.chunked) client.write(CRLF, 'latin1');
-    if (!more) {
+    if (!this.exchange!.body(part, this.chunked)) {
       this.socket.pause();
-      client.once('drain', () => this.socket.resume());
+      this.exchange!.whenDrained(() => this.socket.resume());
     }
     return 0;
   }
   onMessageComplete(): number {
     const exchange = this.exchange!;
-    if (this.chunked) exchange.socket.write(LAST_CHUNK);
+    exchange.end(this.chunked);
     this.exchange = null;
     if (this.keepAlive) idle.push(this);
     else this.socket.end();
@@ -187,7 +200,7 @@ class Upstream extends HeadReader implements ParserEvents {
 }
 
 /** One client connection: its parser and the exchange in flight. */
-class ClientConnection extends HeadReader implements ParserEvents {
+class ClientConnection extends HeadReader implements ParserEvents, Answer {
   private readonly parser = new Parser('request', this);
   private upstream: Upstream | null = null;
   private rejected = false;
@@ -290,6 +303,32 @@ class ClientConnection extends HeadReader implements ParserEvents {
     return this.responseDone ? 0 : PAUSE;
   }
 
+  cork(): void {
+    this.socket.cork();
+  }
+  uncork(): void {
+    this.socket.uncork();
+  }
+  writeHead(status: number, head: Head, length: string | undefined, chunked: boolean): void {
+    let lines = `HTTP/1.1 ${status} ${head.status}${CRLF}${head.forwarded()}`;
+    if (length !== undefined) lines += `content-length: ${length}${CRLF}`;
+    else if (chunked) lines += `transfer-encoding: chunked${CRLF}`;
+    if (!this.keepAlive) lines += `connection: close${CRLF}`;
+    this.socket.write(`${lines}${CRLF}`, 'latin1');
+  }
+  body(part: Buffer, chunked: boolean): boolean {
+    if (chunked) this.socket.write(`${part.length.toString(16)}${CRLF}`, 'latin1');
+    const more = this.socket.write(part);
+    if (chunked) this.socket.write(CRLF, 'latin1');
+    return more;
+  }
+  whenDrained(go: () => void): void {
+    this.socket.once('drain', go);
+  }
+  end(chunked: boolean): void {
+    if (chunked) this.socket.write(LAST_CHUNK);
+  }
+
   /** The upstream finished this request's answer. */
   answered(): void {
     this.upstream = null;
@@ -319,9 +358,86 @@ class ClientConnection extends HeadReader implements ParserEvents {
   }
 }
 
-const server = createServer({ noDelay: true }, (socket) => new ClientConnection(socket));
+/** Hybrid mode: a node:http request answered from the llhttp upstream leg. */
+class NodeExchange implements Answer {
+  readonly method: string;
+  readonly keepAlive = true;
+
+  constructor(private readonly res: ServerResponse) {
+    this.method = res.req.method ?? 'GET';
+  }
+  cork(): void {
+    this.res.socket?.cork();
+  }
+  uncork(): void {
+    this.res.socket?.uncork();
+  }
+  writeHead(status: number, head: Head, length: string | undefined): void {
+    const flat: string[] = [];
+    for (let i = 0; i < head.names.length; i++) {
+      if (!DROPPED.has(head.names[i]!)) flat.push(head.names[i]!, head.values[i]!);
+    }
+    if (length !== undefined) flat.push('content-length', length);
+    this.res.writeHead(status, head.status, flat);
+  }
+  body(part: Buffer): boolean {
+    return this.res.write(part);
+  }
+  whenDrained(go: () => void): void {
+    this.res.once('drain', go);
+  }
+  end(): void {
+    this.res.end();
+  }
+  answered(): void {}
+  upstreamFailed(): void {
+    if (!this.res.headersSent) this.res.writeHead(502, { 'content-length': '0' }).end();
+    else this.res.destroy();
+  }
+}
+
+function nodeServerRequest(req: IncomingMessage, res: ServerResponse): void {
+  const presented = req.headers['x-api-key'];
+  const digest = createHash('sha256')
+    .update(typeof presented === 'string' ? presented : '')
+    .digest();
+  if (typeof presented !== 'string' || !timingSafeEqual(digest, keyDigest)) {
+    res.writeHead(401, { 'content-length': '0' }).end();
+    return;
+  }
+  const upstream = idle.pop() ?? new Upstream();
+  upstream.exchange = new NodeExchange(res);
+  const length = req.headers['content-length'];
+  const chunked = length === undefined && req.headers['transfer-encoding'] !== undefined;
+  let head = `${req.method} ${req.url} HTTP/1.1${CRLF}`;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (!DROPPED.has(raw[i]!.toLowerCase())) head += `${raw[i]}: ${raw[i + 1]}${CRLF}`;
+  }
+  head += `x-forwarded-for: ${req.socket.remoteAddress}${CRLF}`;
+  if (length !== undefined) head += `content-length: ${length}${CRLF}`;
+  else if (chunked) head += `transfer-encoding: chunked${CRLF}`;
+  upstream.socket.write(`${head}${CRLF}`, 'latin1');
+  req.on('data', (part: Buffer) => {
+    if (chunked) upstream.socket.write(`${part.length.toString(16)}${CRLF}`, 'latin1');
+    const more = upstream.socket.write(part);
+    if (chunked) upstream.socket.write(CRLF, 'latin1');
+    if (!more) {
+      req.pause();
+      upstream.socket.once('drain', () => req.resume());
+    }
+  });
+  req.on('end', () => {
+    if (chunked) upstream.socket.write(LAST_CHUNK);
+  });
+}
+
+const server =
+  mode === 'raw'
+    ? createServer({ noDelay: true }, (socket) => new ClientConnection(socket))
+    : createHttpServer({ noDelay: true, keepAliveTimeout: 60_000 }, nodeServerRequest);
 server.listen(Number(listenPort), '127.0.0.1', () =>
-  process.stdout.write(`h1 llhttp relay listening on ${listenPort}\n`),
+  process.stdout.write(`h1 llhttp relay (${mode}) listening on ${listenPort}\n`),
 );
 // Exits at once (open keep-alive connections would hold a close), writing a --cpu-prof profile.
 process.on('SIGTERM', () => process.exit(0));
