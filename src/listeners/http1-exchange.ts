@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import type { Admitted, BodyMeter } from '../auth/admission.js';
 import { upstreamAnsweredText } from '../data-plane/core/answers.js';
 import type { ExchangeRecord } from '../data-plane/core/exchange-record.js';
@@ -11,6 +10,7 @@ import {
   failureLabel,
   upstreamFailureText,
 } from '../data-plane/core/upstream-failure.js';
+import type { UpstreamHandler } from '../data-plane/h1/upstream-pool.js';
 import type { RateRefusal } from '../limits/request-rate-limiter.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from '../upstream/headers.js';
 import type { Http1Listener } from './http1.js';
@@ -47,16 +47,15 @@ export function hasRequestBody(req: IncomingMessage): boolean {
 }
 
 /**
- * One proxied request: an undici dispatch handler that writes the upstream's answer straight
- * into the client's response, pausing the upstream when the client is slow. It uses undici's
- * original handler interface (onConnect/onHeaders/onData/...): undici passes such a handler
- * through unwrapped, hands over raw header buffers, and reports request body bytes sent.
+ * One proxied request: the upstream pool's handler (src/data-plane/h1/upstream-pool.ts) that
+ * writes the upstream's answer straight into the client's response, pausing the upstream when
+ * the client is slow.
  */
-export class ProxyExchange implements Dispatcher.DispatchHandler {
+export class ProxyExchange implements UpstreamHandler {
   private abortUpstream: ((error?: Error) => void) | null = null;
   private resumeUpstream: (() => void) | null = null;
   private status = 0;
-  private pendingHeaders: Buffer[] | null = null;
+  private pendingHeaders: string[] | null = null;
   private hideBody = false;
   private bytesIn = 0;
   private bytesOut = 0;
@@ -94,7 +93,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     listener.pool.dispatch(
       {
         path: this.admitted.target,
-        method: req.method as Dispatcher.HttpMethod,
+        method: req.method ?? 'GET',
         headers: upstreamRequestHeaders(req.rawHeaders, req.headers, {
           clientAddress: this.request.client,
           proto: listener.proto,
@@ -103,9 +102,6 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
           upstreamHost: listener.upstreamName,
         }),
         body: withBody ? (this.meter === null ? req : this.meteredBody(this.meter)) : null,
-        // A proxy must not replay a request on its own; a failed exchange is the client's to retry.
-        idempotent: false,
-        blocking: true,
       },
       this,
     );
@@ -142,9 +138,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     if (this.done) abort(new Error('client went away'));
   }
 
-  /** undici passes the chunk itself (its type declaration says a size). */
-  onBodySent(chunk: Buffer | number): void {
-    this.bytesIn += typeof chunk === 'number' ? chunk : chunk.length;
+  onBodySent(bytes: number): void {
+    this.bytesIn += bytes;
   }
 
   /** Set when the body crossed its credential's bytes= budget: how the exchange is answered. */
@@ -152,8 +147,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
 
   /**
    * The body of a request whose bytes count against its credential's bytes= as they stream (no
-   * Content-Length): each chunk is taken from the budget before undici writes it. The chunk
-   * that crosses the budget is never written; the iteration throws instead, undici aborts the
+   * Content-Length): each chunk is taken from the budget before the pool writes it. The chunk
+   * that crosses the budget is never written; the iteration throws instead, the pool aborts the
    * upstream request unfinished (so the upstream never takes it as a whole request), and the
    * client gets the same 429 as a declared body over the budget. The client's socket is not
    * destroyed with the iteration: the answer still goes out on it.
@@ -200,7 +195,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     };
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+  onHeaders(statusCode: number, rawHeaders: string[], resume: () => void): boolean {
     if (statusCode < 200) return true;
     this.listener.options.metrics.upstreamLatency.observe((performance.now() - this.forwardedAt) / 1000);
     this.status = statusCode;
@@ -296,10 +291,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     this.complete(this.status);
   }
 
-  /**
-   * undici re-emits anything thrown here as an 'error' event on its Client, which nothing
-   * listens to: a throw would take the process down. So this never throws.
-   */
+  /** Called from socket and stream events of the upstream pool: a throw would take the process down. */
   onError(error: Error): void {
     try {
       this.settleError(error);
@@ -362,13 +354,11 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   }
 }
 
-/** The value of a header in undici's raw [name, value, ...] Buffer list (first one), or undefined. */
-function rawHeaderValue(raw: readonly Buffer[], lowerName: string): string | undefined {
+/** The value of a header in a flat [name, value, ...] list (first one), or undefined. */
+function rawHeaderValue(raw: readonly string[], lowerName: string): string | undefined {
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as Buffer;
-    if (name.length === lowerName.length && name.toString('latin1').toLowerCase() === lowerName) {
-      return (raw[i + 1] as Buffer).toString('latin1');
-    }
+    const name = raw[i]!;
+    if (name.length === lowerName.length && name.toLowerCase() === lowerName) return raw[i + 1];
   }
   return undefined;
 }

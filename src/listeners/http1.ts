@@ -9,7 +9,6 @@ import {
 import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Pool } from 'undici';
 import { type Admission, type CredentialLimit, RequestAdmission } from '../auth/admission.js';
 import type { AuthState } from '../auth/auth-state.js';
 import type { AuthFailureReason, AuthOutcome } from '../auth/credential-store.js';
@@ -17,12 +16,12 @@ import type { ListenerConfig } from '../config/types.js';
 import { OVERLOADED_TEXT, TOO_MANY_FAILURES_TEXT, upstreamBusyText } from '../data-plane/core/answers.js';
 import { ExchangeRecorder } from '../data-plane/core/exchange-record.js';
 import { clientAddress } from '../data-plane/core/forwarding.js';
+import { Http1UpstreamPool } from '../data-plane/h1/upstream-pool.js';
 import type { RateRefusal } from '../limits/request-rate-limiter.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { CredentialMetrics } from '../observability/credential-metrics.js';
 import type { Logger } from '../observability/logger.js';
 import type { ListenerMetrics } from '../observability/metrics.js';
-import { createHttp1Upstream } from '../upstream/http1-upstream.js';
 import { ConnectionAdmission } from './connection-admission.js';
 import { Http1Connection, type Http1Request } from './http1-connection.js';
 import { type Http1Ending, hasRequestBody, ProxyExchange, textHeaders } from './http1-exchange.js';
@@ -55,12 +54,12 @@ const MAX_HEADER_FIELDS = 256;
 /**
  * An HTTP/1.1 data port (4318, 9090, 8428): authenticate every request, then stream it to the
  * upstream pool and stream the answer back. No framework sits on this path: the node:http
- * server hands over the request, undici's dispatch API delivers the response in chunks that are
- * written straight to the client with backpressure. With TLS configured the port speaks HTTPS.
+ * server hands over the request, the upstream pool (llhttp on keep-alive sockets) delivers the
+ * response as views of its socket reads, written straight to the client with backpressure. With TLS configured the port speaks HTTPS.
  */
 export class Http1Listener {
   readonly server: Server;
-  readonly pool: Pool;
+  readonly pool: Http1UpstreamPool;
   /** `host:port` of the upstream: its Host header, and how answers and logs name it. */
   readonly upstreamName: string;
   readonly proto: 'http' | 'https';
@@ -74,7 +73,7 @@ export class Http1Listener {
 
   constructor(readonly options: Http1ListenerOptions) {
     this.upstreamName = options.config.upstream.host;
-    this.pool = createHttp1Upstream(options.config.upstream, {
+    this.pool = new Http1UpstreamPool(options.config.upstream, {
       connectTimeoutMs: options.connectTimeoutMs,
       responseTimeoutMs: options.responseTimeoutMs,
       connections: HTTP1_UPSTREAM_CONNECTIONS,

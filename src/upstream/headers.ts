@@ -66,7 +66,7 @@ export interface UpstreamRequestContext extends ForwardedContext {
 
 /**
  * Builds the upstream request's header list from the client's raw headers, as a flat
- * [name, value, ...] array (what undici takes without copying into an object).
+ * [name, value, ...] array (what the upstream pool writes as it is).
  */
 export function upstreamRequestHeaders(
   rawHeaders: readonly string[],
@@ -92,23 +92,25 @@ export function upstreamRequestHeaders(
   return out;
 }
 
+const latin1 = (field: Buffer | string): string =>
+  typeof field === 'string' ? field : field.toString('latin1');
+
 /**
- * The upstream's raw response headers (undici's Buffer list) minus the hop-by-hop ones, as the
- * flat [name, value, ...] list `writeHead` takes: names keep their case, repeats stay repeated.
+ * The upstream's raw response headers (a flat [name, value, ...] list, as strings or latin1
+ * buffers) minus the hop-by-hop ones, as the flat list `writeHead` takes: names keep their case,
+ * repeats stay repeated.
  */
-export function downstreamResponseHeaders(raw: readonly Buffer[]): string[] {
+export function downstreamResponseHeaders(raw: readonly (Buffer | string)[]): string[] {
   const out: string[] = [];
   let connection: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1');
+    const name = latin1(raw[i]!);
     const lower = name.toLowerCase();
+    const value = latin1(raw[i + 1]!);
     // Every Connection header counts: a second one must not hide the first one's tokens.
-    if (lower === 'connection') {
-      const value = raw[i + 1]!.toString('latin1');
-      connection = connection === undefined ? value : `${connection},${value}`;
-    }
+    if (lower === 'connection') connection = connection === undefined ? value : `${connection},${value}`;
     if (DROPPED_RESPONSE_HEADERS.has(lower)) continue;
-    out.push(name, raw[i + 1]!.toString('latin1'));
+    out.push(name, value);
   }
   const extraDropped = connectionTokens(connection);
   if (extraDropped === null) return out;

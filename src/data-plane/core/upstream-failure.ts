@@ -22,6 +22,7 @@ const CONNECT_ERRORS = new Set([
   'UND_ERR_CLOSED',
   'UND_ERR_DESTROYED',
   'ERR_GATEWAY_CONNECT_TIMEOUT',
+  'ERR_GATEWAY_POOL_CLOSED',
 ]);
 
 // A body timeout reaches classification only before the first body byte went to the client.
@@ -29,6 +30,7 @@ const TIMEOUT_ERRORS = new Set([
   'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_BODY_TIMEOUT',
   'ERR_GATEWAY_HEADERS_TIMEOUT',
+  'ERR_GATEWAY_BODY_TIMEOUT',
 ]);
 
 /**

@@ -26,6 +26,7 @@ interface LlhttpExports {
   llhttp_alloc(type: number): number;
   llhttp_free(ptr: number): void;
   llhttp_execute(ptr: number, data: number, len: number): number;
+  llhttp_finish(ptr: number): number;
   llhttp_resume(ptr: number): void;
   llhttp_get_error_pos(ptr: number): number;
   llhttp_get_error_reason(ptr: number): number;
@@ -121,6 +122,22 @@ export class Parser {
     return wasm.llhttp_get_http_minor(this.ptr);
   }
 
+  /**
+   * The peer ended its side: a message framed by the connection's end (a response with neither
+   * Content-Length nor chunked) completes here; one cut short is an error.
+   */
+  finish(): ExecuteResult {
+    if (current !== null) throw new Error('llhttp: finish() called from inside a parser callback');
+    let code: number;
+    current = this;
+    try {
+      code = wasm.llhttp_finish(this.ptr);
+    } finally {
+      current = null;
+    }
+    return this.result(code, Buffer.alloc(0));
+  }
+
   execute(chunk: Buffer): ExecuteResult {
     if (current !== null) throw new Error('llhttp: execute() called from inside a parser callback');
     if (chunk.length > inputSize) {
@@ -138,6 +155,10 @@ export class Parser {
       current = null;
       currentChunk = null;
     }
+    return this.result(code, chunk);
+  }
+
+  private result(code: number, chunk: Buffer): ExecuteResult {
     if (code === constants.ERROR.OK) return { kind: 'ok' };
     if (code === constants.ERROR.PAUSED) {
       return { kind: 'paused', rest: chunk.subarray(wasm.llhttp_get_error_pos(this.ptr) - inputPtr) };
