@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { startGatewayFor } from '../e2e/fixtures.js';
+import { selfSignedCertificate } from '../support/certificates.js';
 import { type RunningGateway, startGateway } from '../support/gateway.js';
 import { type OtlpReceiver, startOtlpReceiver, TRACE_EXPORT_PATH } from '../support/otlp-receiver.js';
 import {
@@ -16,7 +16,6 @@ import {
   eventually,
   metricSum,
   rawExchange,
-  requireCommand,
   startCountingUpstream,
 } from './support.js';
 
@@ -36,33 +35,7 @@ let first: { cert: string; key: string };
 
 /** A self-signed certificate for 127.0.0.1 and localhost, PEM text. */
 function makeCertificate(name: string): { cert: string; key: string } {
-  const openssl = requireCommand('openssl', 'openssl');
-  const certFile = join(dir, `${name}.cert.pem`);
-  const keyFile = join(dir, `${name}.key.pem`);
-  execFileSync(
-    openssl,
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${name}`,
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    ],
-    { stdio: 'pipe' },
-  );
-  return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
+  return selfSignedCertificate(dir, name);
 }
 
 /** Replaces a file the way renewal tools do: write beside it, then rename over it. */

@@ -27,6 +27,8 @@ export interface Http1UpstreamOptions {
   readonly responseTimeoutMs: number;
   /** Keep-alive connections kept per upstream, at most. */
   readonly connections: number;
+  /** For an https upstream: the CAs to trust instead of Node's bundle (tests' self-signed ones). */
+  readonly ca?: string;
 }
 
 /** One request for the upstream; `headers` is a flat [name, value, ...] list, Host included. */
@@ -138,6 +140,7 @@ export class Http1UpstreamPool {
       port,
       ALPNProtocols: ['http/1.1'],
       ...(isIP(host) === 0 ? { servername: host } : {}),
+      ...(this.options.ca === undefined ? {} : { ca: this.options.ca }),
     });
     return socket.setNoDelay(true);
   }
@@ -172,7 +175,6 @@ class UpstreamConnection implements ParserEvents {
   private paused = false;
   private peerEnded = false;
   private pausedRest: Buffer | null = null;
-  private status = 0;
   private headBytes = 0;
   private names: string[] = [];
   private values: string[] = [];
@@ -218,7 +220,6 @@ class UpstreamConnection implements ParserEvents {
     this.informational = false;
     this.responseDone = false;
     this.keepAlive = false;
-    this.status = 0;
     handler.onConnect((error) => this.abort(handler, error));
     if (this.handler !== handler) return;
     if (INVALID_PATH.test(request.path) || request.path === '') {
@@ -297,7 +298,7 @@ class UpstreamConnection implements ParserEvents {
   }
 
   private onSocketDrain(): void {
-    if (this.body !== null && this.body.isPaused()) this.body.resume();
+    if (this.body?.isPaused()) this.body.resume();
     this.watch();
   }
 
@@ -502,7 +503,6 @@ class UpstreamConnection implements ParserEvents {
       return 0;
     }
     this.headSeen = true;
-    this.status = status;
     this.keepAlive = keepAlive;
     this.keepAliveMs = DEFAULT_KEEP_ALIVE_MS;
     const headers: string[] = [];
