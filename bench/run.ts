@@ -12,6 +12,7 @@ import { directContender } from './contenders/direct.js';
 import { gatewayAuthHeaders, gatewayContender, REPO_ROOT, startGateway } from './contenders/gateway.js';
 import { h1LlhttpRelayContender, h1NodeServerContender } from './contenders/h1-llhttp-relay.js';
 import { NGINX_BINARY, nginxContender } from './contenders/nginx.js';
+import { h2FrameRelayContender } from './contenders/h2-frame-relay.js';
 import { nodeMinimalContender } from './contenders/node-minimal.js';
 import { tcpRelayContender } from './contenders/tcp-relay.js';
 import { VMAUTH_BINARY, vmauthContender } from './contenders/vmauth.js';
@@ -601,6 +602,7 @@ async function main(): Promise<void> {
     if (settings.contenders?.includes(nodeMinimalContender.id)) all.push(nodeMinimalContender);
     if (settings.contenders?.includes(h1LlhttpRelayContender.id)) all.push(h1LlhttpRelayContender);
     if (settings.contenders?.includes(h1NodeServerContender.id)) all.push(h1NodeServerContender);
+    if (settings.contenders?.includes(h2FrameRelayContender.id)) all.push(h2FrameRelayContender);
     const contenders =
       settings.contenders === null ? all : all.filter((spec) => settings.contenders!.includes(spec.id));
     if (contenders.length === 0)
