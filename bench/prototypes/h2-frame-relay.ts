@@ -193,6 +193,11 @@ class Connection {
   private readonly toClient = new Encoder();
   private readonly toUpstream = new Encoder();
   private readonly clientOut: Buffer[] = [];
+  /**
+   * Whether the server preface (the upstream's SETTINGS, rewritten) went to the client: until it
+   * has, nothing else may (a refusal, a PING ACK), so clientOut is held.
+   */
+  private clientGreeted = false;
   private readonly upstreamOut: Buffer[] = [CLIENT_PREFACE];
   private readonly frames: Frame[] = [];
   private readonly streams = new Map<number, StreamRecord>();
@@ -448,7 +453,10 @@ class Connection {
     }
     if (!fromClient && !concurrencySeen)
       entries.push([Setting.MAX_CONCURRENT_STREAMS, MAX_CONCURRENT_STREAMS]);
-    out.push(settingsFrame(entries));
+    if (!fromClient && !this.clientGreeted) {
+      out.unshift(settingsFrame(entries));
+      this.clientGreeted = true;
+    } else out.push(settingsFrame(entries));
     return null;
   }
 
@@ -499,6 +507,7 @@ class Connection {
   private fail(error: ConnectionError, byClient: boolean): void {
     process.stderr.write(`connection error from the ${byClient ? 'client' : 'upstream'}: ${error.reason}\n`);
     this.clientOut.push(goawayFrame(this.lastStreamId, byClient ? error.code : ErrorCode.INTERNAL_ERROR));
+    this.clientGreeted = true;
     this.flush();
     this.closed = true;
     this.client.end();
@@ -508,7 +517,7 @@ class Connection {
   private flush(): void {
     if (this.closed) return;
     write(this.upstream, this.upstreamOut);
-    write(this.client, this.clientOut);
+    if (this.clientGreeted) write(this.client, this.clientOut);
     if (this.upstream.writableLength > HIGH_WATER) this.block(this.client, this.upstream);
     if (this.client.writableLength > HIGH_WATER) {
       this.block(this.upstream, this.client);

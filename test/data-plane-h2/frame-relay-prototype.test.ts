@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { grpcProbe } from '../../bench/probe.js';
 import { exportSpans } from '../support/otel-client.js';
-import { type OtlpReceiver, startOtlpReceiver } from '../support/otlp-receiver.js';
+import { type OtlpReceiver, startOtlpReceiver, TRACE_EXPORT_PATH } from '../support/otlp-receiver.js';
 import { freePort } from '../support/ports.js';
 import { spawnTracked, type TrackedProcess, waitUntilReady } from '../support/processes.js';
 
@@ -74,5 +75,13 @@ describe('HTTP/2 frame-relay prototype', () => {
     }
     assert.equal(receiver.requests.grpc, before);
     assert.ok(!receiver.spans.some((span) => span.name === 'refused'));
+  });
+
+  test('a refusal on a fresh connection follows the server preface (node:http2 calls anything earlier a protocol error)', async () => {
+    const target = { host: '127.0.0.1', port: Number(new URL(url).port) };
+    for (let i = 0; i < 5; i++) {
+      const answer = await grpcProbe(target, TRACE_EXPORT_PATH, {}, new Uint8Array(5));
+      assert.equal(answer.rejected, true, answer.summary);
+    }
   });
 });
