@@ -256,7 +256,8 @@ class UpstreamConnection implements ParserEvents {
     this.body = body;
     let unsentHead: string | null = head;
     const onData = (chunk: Buffer): void => {
-      if (this.handler !== handler) return;
+      // An empty chunk, chunked, would be the body's end.
+      if (this.handler !== handler || chunk.length === 0) return;
       const { socket } = this;
       socket.cork();
       if (unsentHead !== null) {
@@ -332,6 +333,11 @@ class UpstreamConnection implements ParserEvents {
 
   private onSocketData(chunk: Buffer): void {
     if (this.dead) return;
+    if (this.paused) {
+      // Read before the pause took hold: kept behind what the parser has not taken yet.
+      this.pausedRest = this.pausedRest === null ? chunk : Buffer.concat([this.pausedRest, chunk]);
+      return;
+    }
     if (this.handler === null) {
       this.fail(gatewayError('ERR_GATEWAY_BAD_RESPONSE', 'bytes from the upstream with no request'));
       return;
@@ -371,10 +377,11 @@ class UpstreamConnection implements ParserEvents {
     this.parser.resume();
     const rest = this.pausedRest;
     this.pausedRest = null;
-    this.socket.resume();
     if (rest !== null && rest.length > 0) this.consume(this.parser.execute(rest));
-    else this.watch();
-    if (this.peerEnded && !this.paused) this.onSocketEnd();
+    if (this.dead || this.paused) return;
+    this.socket.resume();
+    this.watch();
+    if (this.peerEnded) this.onSocketEnd();
   };
 
   private onSocketEnd(): void {
