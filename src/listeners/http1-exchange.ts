@@ -1,6 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { Readable } from 'node:stream';
 import type { Admitted, BodyMeter } from '../auth/admission.js';
 import { upstreamAnsweredText } from '../data-plane/core/answers.js';
 import type { ExchangeRecord } from '../data-plane/core/exchange-record.js';
@@ -10,11 +8,11 @@ import {
   failureLabel,
   upstreamFailureText,
 } from '../data-plane/core/upstream-failure.js';
+import type { ClientAnswer } from '../data-plane/h1/client-connection.js';
 import type { UpstreamHandler } from '../data-plane/h1/upstream-pool.js';
 import type { RateRefusal } from '../limits/request-rate-limiter.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from '../upstream/headers.js';
-import type { Http1Listener } from './http1.js';
-import type { Http1Request } from './http1-connection.js';
+import type { Http1Listener, Http1Request } from './http1.js';
 
 /**
  * How an exchange ended, beyond what its request says (method, target, client, arrival): the
@@ -40,12 +38,6 @@ export function textHeaders(
   };
 }
 
-/** Whether the request has a body to read (chunked, or a Content-Length above 0). */
-export function hasRequestBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-}
-
 /**
  * One proxied request: the upstream pool's handler (src/data-plane/h1/upstream-pool.ts) that
  * writes the upstream's answer straight into the client's response, pausing the upstream when
@@ -62,8 +54,7 @@ export class ProxyExchange implements UpstreamHandler {
   private done = false;
   private sendTimer: NodeJS.Timeout | null = null;
   private forwardedAt = 0;
-  private readonly req: IncomingMessage;
-  private readonly res: ServerResponse;
+  private readonly res: ClientAnswer;
 
   private readonly identity: string;
   /** Gives back the credential's inflight= place (see Admission). */
@@ -76,56 +67,46 @@ export class ProxyExchange implements UpstreamHandler {
     private readonly request: Http1Request,
     private readonly admitted: Admitted,
   ) {
-    this.req = request.req;
-    this.res = request.res;
+    this.res = request.answer;
     this.identity = admitted.principal.identity;
     this.release = admitted.release;
     this.meter = admitted.meter;
   }
 
   start(): void {
-    const { req, listener } = this;
+    const { request, listener } = this;
     listener.options.metrics.inFlight.inc();
-    this.res.on('close', () => this.onClientClose());
-    const withBody = hasRequestBody(req);
-    if (withBody && !req.complete) this.watchBodySilence();
+    this.res.onAbort(() => this.onClientClose());
+    const withBody = request.hasBody;
+    // Cuts a request whose body stops arriving for CLIENT_BODY_TIMEOUT: the clock runs only
+    // while the gateway reads the body (not while the upstream is slow to take it), so an upload
+    // that keeps sending, however long, and a slow answer after the body are never cut by it.
+    if (withBody && !request.complete) request.watchBodySilence(() => this.onBodySilence());
+    if (withBody && this.meter !== null) this.meterBody(this.meter);
     this.forwardedAt = performance.now();
     listener.pool.dispatch(
       {
         path: this.admitted.target,
-        method: req.method ?? 'GET',
-        headers: upstreamRequestHeaders(req.rawHeaders, req.headers, {
-          clientAddress: this.request.client,
-          proto: listener.proto,
-          originalHost: req.headers.host,
-          identity: this.identity,
-          upstreamHost: listener.upstreamName,
-        }),
-        body: withBody ? (this.meter === null ? req : this.meteredBody(this.meter)) : null,
+        method: request.method,
+        headers: upstreamRequestHeaders(
+          request.rawHeaders,
+          { connection: request.joinedHeader('connection') },
+          {
+            clientAddress: request.client,
+            proto: listener.proto,
+            originalHost: request.header('host'),
+            identity: this.identity,
+            upstreamHost: listener.upstreamName,
+          },
+        ),
+        body: withBody ? request.body : null,
       },
       this,
     );
   }
 
-  /**
-   * Cuts a request whose body stops arriving for CLIENT_BODY_TIMEOUT: the socket's inactivity
-   * timer runs only while the body is being received, so an upload that keeps sending, however
-   * long, and a slow upstream answer after the body are never cut by it.
-   */
-  private watchBodySilence(): void {
-    const { req, res } = this;
-    req.setTimeout(this.listener.options.protection.timeouts.bodyMs, () => this.onBodySilence());
-    const disarm = (): void => {
-      req.socket?.setTimeout(0);
-    };
-    req.once('end', disarm);
-    // Received in full but not yet consumed (the upstream reads slowly): not the client's fault.
-    res.on('timeout', disarm);
-  }
-
   private onBodySilence(): void {
-    const { listener, req } = this;
-    req.socket?.setTimeout(0);
+    const { listener } = this;
     if (this.done) return;
     listener.options.protection.limits.clientTimeouts.body.inc();
     this.settle();
@@ -146,27 +127,19 @@ export class ProxyExchange implements UpstreamHandler {
   private byteRefusal: RateRefusal | null = null;
 
   /**
-   * The body of a request whose bytes count against its credential's bytes= as they stream (no
-   * Content-Length): each chunk is taken from the budget before the pool writes it. The chunk
-   * that crosses the budget is never written; the iteration throws instead, the pool aborts the
-   * upstream request unfinished (so the upstream never takes it as a whole request), and the
-   * client gets the same 429 as a declared body over the budget. The client's socket is not
-   * destroyed with the iteration: the answer still goes out on it.
+   * A body whose bytes count against its credential's bytes= as they stream (no Content-Length):
+   * each chunk is taken from the budget before the pool writes it. The chunk that crosses the
+   * budget is never written; the body ends with an error instead, the pool aborts the upstream
+   * request unfinished (so the upstream never takes it as a whole request), and the client gets
+   * the same 429 as a declared body over the budget, on its still open connection.
    */
-  private meteredBody(meter: BodyMeter): Readable {
-    const chunks = this.req.iterator({ destroyOnReturn: false });
-    const onRefusal = (refusal: RateRefusal): Error => {
+  private meterBody(meter: BodyMeter): void {
+    this.request.body.gate = (chunk: Buffer): Error | null => {
+      const refusal = meter(chunk.length);
+      if (refusal === null) return null;
       this.byteRefusal = refusal;
       return new Error('credential byte limit');
     };
-    async function* metered(): AsyncGenerator<Buffer> {
-      for await (const chunk of chunks) {
-        const refusal = meter((chunk as Buffer).length);
-        if (refusal !== null) throw onRefusal(refusal);
-        yield chunk as Buffer;
-      }
-    }
-    return Readable.from(metered(), { objectMode: false });
   }
 
   /** The body crossed its bytes= budget (see meteredBody); its upstream request is aborted. */
@@ -244,7 +217,7 @@ export class ProxyExchange implements UpstreamHandler {
     if (!this.flushHead()) return false;
     this.bytesOut += chunk.length;
     if (this.res.write(chunk)) return true;
-    this.res.once('drain', this.onClientDrain);
+    this.res.onDrain(this.onClientDrain);
     this.sendTimer = setTimeout(this.onSendTimeout, this.listener.options.protection.timeouts.sendMs);
     return false;
   }
@@ -265,9 +238,7 @@ export class ProxyExchange implements UpstreamHandler {
     this.complete(this.status, 'client send timeout');
     // A reset, not a FIN: the FIN would wait behind the unread bytes in the kernel's buffers,
     // which the client is not taking either.
-    const socket = this.req.socket;
-    if (socket !== null && !socket.destroyed) socket.resetAndDestroy();
-    else this.res.destroy();
+    this.res.reset();
     this.abortUpstream?.(new Error('client send timeout'));
   };
 
@@ -318,8 +289,9 @@ export class ProxyExchange implements UpstreamHandler {
       return;
     }
     this.settle();
-    if (this.res.destroyed) {
-      // The client went away first (and aborted the exchange): not the upstream's failure.
+    if (this.res.destroyed || this.res.finished) {
+      // The client went away first (and aborted the exchange), or its request broke and the
+      // connection answered it: not the upstream's failure.
       listener.finish(this.request, 499, { ...this.ending('client closed'), bytesOut: 0 });
       return;
     }
@@ -334,7 +306,7 @@ export class ProxyExchange implements UpstreamHandler {
   }
 
   private onClientClose(): void {
-    if (this.done || this.res.writableFinished) return;
+    if (this.done || this.res.finished) return;
     this.abortUpstream?.(new Error('client went away'));
     this.complete(499, 'client closed');
   }

@@ -1,21 +1,19 @@
-import {
-  createServer,
-  type IncomingMessage,
-  type Server,
-  type ServerOptions,
-  type ServerResponse,
-  STATUS_CODES,
-} from 'node:http';
-import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
-import type { Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { createServer as createTlsServer, Server as TlsServer } from 'node:tls';
 import { type Admission, type CredentialLimit, RequestAdmission } from '../auth/admission.js';
 import type { AuthState } from '../auth/auth-state.js';
 import type { AuthFailureReason, AuthOutcome } from '../auth/credential-store.js';
 import type { ListenerConfig } from '../config/types.js';
 import { OVERLOADED_TEXT, TOO_MANY_FAILURES_TEXT, upstreamBusyText } from '../data-plane/core/answers.js';
 import { ExchangeRecorder } from '../data-plane/core/exchange-record.js';
-import { clientAddress } from '../data-plane/core/forwarding.js';
+import {
+  ClientConnection,
+  type ClientConnectionOwner,
+  type ClientLimits,
+  type ClientRequest,
+  type HeadRefusal,
+} from '../data-plane/h1/client-connection.js';
 import { Http1UpstreamPool } from '../data-plane/h1/upstream-pool.js';
 import type { RateRefusal } from '../limits/request-rate-limiter.js';
 import type { AccessLog } from '../observability/access-log.js';
@@ -23,10 +21,9 @@ import type { CredentialMetrics } from '../observability/credential-metrics.js';
 import type { Logger } from '../observability/logger.js';
 import type { ListenerMetrics } from '../observability/metrics.js';
 import { ConnectionAdmission } from './connection-admission.js';
-import { Http1Connection, type Http1Request } from './http1-connection.js';
-import { type Http1Ending, hasRequestBody, ProxyExchange, textHeaders } from './http1-exchange.js';
+import { type Http1Ending, ProxyExchange, textHeaders } from './http1-exchange.js';
 import { listenOn } from './listen.js';
-import { connectionsCheckingInterval, type ListenerProtection } from './protection.js';
+import type { ListenerProtection } from './protection.js';
 import type { TlsMaterial } from './tls-certificates.js';
 
 export interface Http1ListenerOptions {
@@ -44,32 +41,49 @@ export interface Http1ListenerOptions {
 /** Connections of a port's upstream pool: each carries one exchange at a time. */
 export const HTTP1_UPSTREAM_CONNECTIONS = 256;
 
+/** A request of a client connection, as the listener and its exchanges see it. */
+export type Http1Request = ClientRequest;
+
 /**
- * Header fields a request may carry. Node keeps only the first `maxHeadersCount` fields in
- * `req.headers` while its parser still frames the body by all of them: a Content-Length after
- * the cut would be forwarded as no body at all. A request that reaches the count is refused.
+ * Header fields a request may carry: a request that reaches the count is refused with 431 (Node's
+ * server kept only the first `maxHeadersCount` while framing the body by all of them).
  */
 const MAX_HEADER_FIELDS = 256;
 
+/** Node's own limit on a request head (--max-http-header-size), counted as Node counts it. */
+const MAX_HEAD_BYTES = 16 * 1024;
+
+/**
+ * Requests a connection may have parsed behind unanswered ones (issue 10 §2): nginx and Envoy
+ * serve a connection's requests one at a time, and so does the client leg; more than this many
+ * sent without ever waiting for an answer is no client's honest pipelining: the connection is cut.
+ */
+export const MAX_PIPELINED_WAITING = 32;
+
 /**
  * An HTTP/1.1 data port (4318, 9090, 8428): authenticate every request, then stream it to the
- * upstream pool and stream the answer back. No framework sits on this path: the node:http
- * server hands over the request, the upstream pool (llhttp on keep-alive sockets) delivers the
- * response as views of its socket reads, written straight to the client with backpressure. With TLS configured the port speaks HTTPS.
+ * upstream pool and stream the answer back. No framework and no node:http on this path: each
+ * client connection is read with llhttp (src/data-plane/h1/client-connection.ts), its bodies go to
+ * the upstream pool (llhttp on keep-alive sockets) as views of the socket's reads, and the
+ * answers come back the same way, written with backpressure. With TLS configured the port speaks HTTPS.
  */
-export class Http1Listener {
+export class Http1Listener implements ClientConnectionOwner {
   readonly server: Server;
   readonly pool: Http1UpstreamPool;
   /** `host:port` of the upstream: its Host header, and how answers and logs name it. */
   readonly upstreamName: string;
   readonly proto: 'http' | 'https';
-  private readonly connections = new Map<Socket, Http1Connection>();
+  private readonly connections = new Set<ClientConnection>();
   private readonly admission: ConnectionAdmission;
   /** Failure limit, credential, scope: the same door as the gRPC listener's. */
   private readonly door: RequestAdmission;
   /** Exchanges holding an upstream connection (or waiting for one): at most the pool's size. */
   private upstreamBusy = 0;
   private readonly recorder: ExchangeRecorder;
+  private readonly limits: ClientLimits;
+  private sweeper: NodeJS.Timeout | null = null;
+  /** Set by close(): every answer ends its connection. */
+  draining = false;
 
   constructor(readonly options: Http1ListenerOptions) {
     this.upstreamName = options.config.upstream.host;
@@ -83,52 +97,39 @@ export class Http1Listener {
     this.recorder = ExchangeRecorder.forListener(options);
     const { timeouts, tls } = options.protection;
     this.proto = tls === null ? 'http' : 'https';
-    const serverOptions: ServerOptions = {
-      keepAlive: true,
-      keepAliveTimeout: timeouts.idleMs,
-      // Counted from a connection's first byte (or its accept): trickled headers and silent
-      // connections are both cut, with 408.
-      headersTimeout: timeouts.headerMs,
-      connectionsCheckingInterval: connectionsCheckingInterval(timeouts.headerMs),
+    this.limits = {
+      maxHeadBytes: MAX_HEAD_BYTES,
+      maxHeaderFields: MAX_HEADER_FIELDS,
+      maxPipelined: MAX_PIPELINED_WAITING,
+      // Counted from a connection's accept or a request's first byte: trickled headers and
+      // silent connections are both cut, with 408.
+      headerTimeoutMs: timeouts.headerMs,
+      idleTimeoutMs: timeouts.idleMs,
       // Bodies such as a multi-GB /api/v1/import stream for as long as they need; a body that
-      // stops flowing is cut by CLIENT_BODY_TIMEOUT instead (ProxyExchange).
-      requestTimeout: 0,
-      noDelay: true,
-      maxHeaderSize: 16 * 1024,
+      // stops flowing is cut by CLIENT_BODY_TIMEOUT (ProxyExchange).
+      bodyTimeoutMs: timeouts.bodyMs,
     };
-    const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res, false);
+    const serverOptions = { noDelay: true, keepAlive: true };
     this.server =
       tls === null
-        ? createServer(serverOptions, onRequest)
-        : createHttpsServer(
-            {
-              ...serverOptions,
-              cert: tls.cert,
-              key: tls.key,
-              ALPNProtocols: ['http/1.1'],
-              handshakeTimeout: timeouts.headerMs,
-            },
-            onRequest,
-          );
+        ? createServer(serverOptions)
+        : createTlsServer({
+            ...serverOptions,
+            cert: tls.cert,
+            key: tls.key,
+            ALPNProtocols: ['http/1.1'],
+            handshakeTimeout: timeouts.headerMs,
+          });
     if (tls !== null) {
       // Failed handshakes (a load balancer's TCP check, a client that does not trust the
       // certificate, a scanner) are the client's problem, not an error of the gateway.
-      // With a listener, closing the socket is the listener's job (handshake timeouts included).
       this.server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: Socket) => {
         socket.destroy();
         options.logger.debug({ listener: options.config.name, code: error.code }, 'TLS handshake failed');
       });
+      this.server.on('secureConnection', (socket: Socket) => this.track(socket));
     }
-    this.server.maxHeadersCount = MAX_HEADER_FIELDS;
-    this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) =>
-      this.handle(req, res, true),
-    );
-    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) =>
-      this.onClientError(error, socket),
-    );
-    this.server.on('connect', (req: IncomingMessage, socket: Socket) => this.refuseConnect(req, socket));
     this.server.on('connection', (socket: Socket) => this.onConnection(socket));
-    if (tls !== null) this.server.on('secureConnection', (socket: Socket) => this.track(socket));
   }
 
   get openConnections(): number {
@@ -141,7 +142,7 @@ export class Http1Listener {
     if (this.options.protection.tls === null) this.track(socket);
   }
 
-  /** The socket Node's HTTP server reads requests from (with TLS, the TLS socket). */
+  /** The socket requests are read from (with TLS, the TLS socket). */
   private track(socket: Socket): void {
     const { limiter, limits } = this.options.protection;
     const retryAfter = limiter.retryAfterSeconds(socket.remoteAddress);
@@ -157,23 +158,26 @@ export class Http1Listener {
       );
       return;
     }
-    const connection = new Http1Connection(
-      socket,
-      (request) => this.serve(request),
-      () => {
-        limits.pipeliningLimit.inc();
-        // A connection cut for flooding counts against its address like a failed credential:
-        // past AUTH_FAILURE_LIMIT of them, it gets its 429 at accept and nothing it sends is parsed.
-        limiter.recordFailure(socket.remoteAddress);
-      },
-    );
-    this.connections.set(socket, connection);
-    socket.once('close', () => this.connections.delete(socket));
+    const connection = new ClientConnection(socket, this.limits, this);
+    this.connections.add(connection);
+    socket.once('close', () => this.connections.delete(connection));
+    this.sweeper ??= setInterval(() => this.sweep(), sweepInterval(this.limits));
+  }
+
+  /** The connections' clocks: header, idle and body-silence timeouts. */
+  private sweep(): void {
+    if (this.connections.size === 0) {
+      clearInterval(this.sweeper!);
+      this.sweeper = null;
+      return;
+    }
+    const now = performance.now();
+    for (const connection of this.connections) connection.sweep(now);
   }
 
   /** Serves a renewed certificate to new connections; open ones keep theirs. */
   setCertificate(tls: TlsMaterial): void {
-    if (this.server instanceof HttpsServer) this.server.setSecureContext({ cert: tls.cert, key: tls.key });
+    if (this.server instanceof TlsServer) this.server.setSecureContext({ cert: tls.cert, key: tls.key });
   }
 
   listen(): Promise<void> {
@@ -186,50 +190,59 @@ export class Http1Listener {
    * is cut.
    */
   async close(deadlineMs: number): Promise<void> {
+    this.draining = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    const sweep = setInterval(() => this.server.closeIdleConnections(), 50);
-    const deadline = setTimeout(() => this.server.closeAllConnections(), deadlineMs);
-    this.server.closeIdleConnections();
+    const closeIdle = (): void => {
+      for (const connection of this.connections) connection.closeIfIdle();
+    };
+    const sweep = setInterval(closeIdle, 50);
+    const deadline = setTimeout(() => {
+      for (const connection of this.connections) connection.socket.destroy();
+    }, deadlineMs);
+    closeIdle();
     try {
       await closed;
     } finally {
       clearInterval(sweep);
       clearTimeout(deadline);
+      if (this.sweeper !== null) clearInterval(this.sweeper);
+      this.sweeper = null;
     }
     await this.pool.destroy();
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
-    const request = {
-      req,
-      res,
-      expectsContinue,
-      startedAt: performance.now(),
-      client: clientAddress(req.socket.remoteAddress),
-    };
-    this.admission.inUse(req.socket);
-    const connection = this.connections.get(req.socket);
-    if (connection === undefined) this.serve(request);
-    else connection.admit(request);
-  }
-
-  private serve(request: Http1Request): void {
-    const { req } = request;
-    if (req.rawHeaders.length >= 2 * MAX_HEADER_FIELDS) {
-      this.options.protection.limits.headerSizeLimit.inc();
-      this.closeAfter(request);
-      this.answerText(request, 431, 'too many header fields', {});
+  /** ClientConnectionOwner: a request's head is complete. */
+  onRequest(request: ClientRequest): void {
+    this.admission.inUse(request.connection.socket);
+    if (request.expectation === 'unsupported') {
+      // An expectation other than 100-continue cannot be met (RFC 9110 §10.1.1), as node:http answers.
+      this.answerText(request, 417, 'expectation failed', {});
       return;
     }
     // A client over its failure budget is refused before any credential work (bcrypt included).
     this.door.admit(
-      req.socket.remoteAddress,
-      req.method ?? '',
-      originFormPath(req.url),
-      req.rawHeaders,
+      request.remoteAddress,
+      request.method,
+      originFormPath(request.url),
+      request.rawHeaders,
       (admission) => this.afterAdmission(request, admission),
-      declaredBodyBytes(req),
+      declaredBodyBytes(request),
     );
+  }
+
+  /** ClientConnectionOwner: a head the connection refused itself (and answered). */
+  onRefused(refusal: HeadRefusal, reason: string): void {
+    const { limits } = this.options.protection;
+    if (refusal === 'head-too-large' || refusal === 'too-many-fields') limits.headerSizeLimit.inc();
+    else if (refusal === 'head-timeout') limits.clientTimeouts.headers.inc();
+    this.options.logger.debug({ listener: this.options.config.name, reason }, 'rejected malformed request');
+  }
+
+  /** ClientConnectionOwner: a connection cut for flooding counts against its address like a failed credential. */
+  onPipeliningLimit(address: string | undefined): void {
+    this.options.protection.limits.pipeliningLimit.inc();
+    // Past AUTH_FAILURE_LIMIT of them, the address gets its 429 at accept and nothing it sends is parsed.
+    this.options.protection.limiter.recordFailure(address);
   }
 
   private afterAdmission(request: Http1Request, admission: Admission): void {
@@ -260,12 +273,11 @@ export class Http1Listener {
       case 'admitted':
         break;
     }
-    const { req, res } = request;
     const { identity } = admission.principal;
     const { release } = admission;
-    if (!framingIsPlain(req)) {
-      // Node's parser rejects most ambiguous framing itself; what it lets through to here
-      // (a Transfer-Encoding that is not just "chunked") is refused before reaching the upstream.
+    if (!framingIsPlain(request)) {
+      // llhttp rejects ambiguous framing itself; what it lets through to here (a
+      // Transfer-Encoding that is not just "chunked") is refused before reaching the upstream.
       this.answerText(request, 400, 'bad request framing', { identity, release });
       return;
     }
@@ -282,8 +294,7 @@ export class Http1Listener {
       );
       return;
     }
-    if (!this.server.listening) this.closeAfter(request);
-    if (request.expectsContinue) res.writeContinue();
+    if (request.expectation === 'continue') request.answer.writeContinue();
     this.upstreamBusy++;
     new ProxyExchange(this, request, admission).start();
   }
@@ -294,17 +305,17 @@ export class Http1Listener {
   }
 
   private reject(request: Http1Request, reason: AuthFailureReason): void {
-    const { req, res } = request;
+    const { answer } = request;
     const { http401 } = this.options.auth.current;
     const status = reason === 'overloaded' ? 503 : 401;
     // Do not read an unauthenticated body: answer and close the connection instead.
-    if (hasRequestBody(req) && !req.complete) this.closeAfter(request);
+    if (request.hasBody && !request.complete) answer.closeAfter();
     if (status === 401) {
-      res.writeHead(401, http401.headers);
-      res.end(http401.body);
+      answer.writeHead(401, http401.headers);
+      answer.end(http401.body);
     } else {
-      res.writeHead(503, textHeaders(OVERLOADED_TEXT, { 'retry-after': '1' }));
-      res.end(OVERLOADED_TEXT);
+      answer.writeHead(503, textHeaders(OVERLOADED_TEXT, { 'retry-after': '1' }));
+      answer.end(OVERLOADED_TEXT);
     }
     this.finish(request, status, { authFailure: reason });
   }
@@ -314,16 +325,12 @@ export class Http1Listener {
    * is never served. Without valid credentials it gets the usual 401, with them 405; either way
    * the connection is closed and nothing reaches an upstream.
    */
-  private refuseConnect(req: IncomingMessage, socket: Socket): void {
-    const request = {
-      req,
-      startedAt: performance.now(),
-      client: clientAddress(socket.remoteAddress),
-    };
-    socket.on('error', () => undefined);
-    const over = this.door.overLimit(socket.remoteAddress);
+  onConnect(request: ClientRequest): void {
+    const { answer } = request;
+    const address = request.remoteAddress;
+    const over = this.door.overLimit(address);
     if (over?.kind === 'over-limit') {
-      socket.end(
+      answer.raw(
         rawResponse(
           429,
           'Too Many Requests',
@@ -334,9 +341,9 @@ export class Http1Listener {
       this.finish(request, 429, { error: 'auth_failure_limit', authFailures: over.failures });
       return;
     }
-    const answer = (outcome: AuthOutcome): void => {
+    const respond = (outcome: AuthOutcome): void => {
       if (outcome.ok) {
-        socket.end(
+        answer.raw(
           rawResponse(
             405,
             'Method Not Allowed',
@@ -348,25 +355,18 @@ export class Http1Listener {
         return;
       }
       const { http401 } = this.options.auth.current;
-      socket.end(rawResponse(401, 'Unauthorized', http401.headers, http401.body));
+      answer.raw(rawResponse(401, 'Unauthorized', http401.headers, http401.body));
       this.finish(request, 401, { authFailure: outcome.reason });
     };
-    this.door.authenticate(socket.remoteAddress, req.rawHeaders, answer);
-  }
-
-  /** This response ends the connection (an unread body, a drain): nothing after it is served. */
-  private closeAfter({ req, res }: Http1Request): void {
-    res.shouldKeepAlive = false;
-    const connection = req.socket === null ? undefined : this.connections.get(req.socket);
-    if (connection !== undefined) connection.closing = true;
+    this.door.authenticate(address, request.rawHeaders, respond);
   }
 
   private refuseOverLimit(request: Http1Request, retryAfterSeconds: number, failures: number): void {
-    const { res } = request;
+    const { answer } = request;
     // Not kept alive: a client over its limit has no use for the connection.
-    this.closeAfter(request);
-    res.writeHead(429, textHeaders(TOO_MANY_FAILURES_TEXT, { 'retry-after': String(retryAfterSeconds) }));
-    res.end(TOO_MANY_FAILURES_TEXT);
+    answer.closeAfter();
+    answer.writeHead(429, textHeaders(TOO_MANY_FAILURES_TEXT, { 'retry-after': String(retryAfterSeconds) }));
+    answer.end(TOO_MANY_FAILURES_TEXT);
     this.finish(request, 429, { error: 'auth_failure_limit', authFailures: failures });
   }
 
@@ -402,29 +402,24 @@ export class Http1Listener {
     ending: Http1Ending,
     extraHeaders: Readonly<Record<string, string>> = {},
   ): void {
-    const { req, res } = request;
+    const { answer } = request;
     let bytesOut = 0;
-    if (!res.headersSent) {
-      if (hasRequestBody(req) && !req.complete) this.closeAfter(request);
-      res.writeHead(status, textHeaders(text, extraHeaders));
-      res.end(text);
+    if (!answer.headersSent) {
+      if (request.hasBody && !request.complete) answer.closeAfter();
+      answer.writeHead(status, textHeaders(text, extraHeaders));
+      answer.end(text);
       bytesOut = Buffer.byteLength(text);
     } else {
-      res.destroy();
+      answer.destroy();
     }
     this.finish(request, status, { ...ending, bytesOut });
   }
 
   /** Records the end of `request`'s exchange: metrics and its access-log line. */
-  finish(
-    request: Pick<Http1Request, 'req' | 'startedAt' | 'client'>,
-    status: number,
-    ending: Http1Ending,
-  ): void {
-    const { req } = request;
+  finish(request: Http1Request, status: number, ending: Http1Ending): void {
     this.recorder.record({
-      method: req.method ?? '',
-      url: req.url ?? '',
+      method: request.method,
+      url: request.url,
       status,
       startedAt: request.startedAt,
       identity: ending.identity,
@@ -437,46 +432,21 @@ export class Http1Listener {
       release: ending.release,
     });
   }
+}
 
-  private onClientError(error: NodeJS.ErrnoException, socket: Socket): void {
-    // Malformed requests (smuggling attempts, bad framing, oversize headers) never reach the upstream.
-    // Node's own default handler makes the same check (on the same internal field): a response
-    // already under way must not get a second status line spliced into it.
-    const connection = this.connections.get(socket);
-    // Bytes after a request that ended its connection (HTTP/1.0, `Connection: close`) are not a
-    // request: its answer, still in progress, goes out and then the connection closes.
-    if (error.code === 'HPE_CLOSED_CONNECTION' && connection?.current != null) return;
-    if (error.code === 'ECONNRESET' || !socket.writable || connection?.current?.headersSent === true) {
-      socket.destroy();
-      return;
-    }
-    const status =
-      error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    const { limits } = this.options.protection;
-    if (status === 431) limits.headerSizeLimit.inc();
-    else if (status === 408) limits.clientTimeouts.headers.inc();
-    const text =
-      status === 431 ? 'request header fields too large' : status === 408 ? 'request timeout' : 'bad request';
-    const answer =
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
-      `content-type: text/plain\r\ncontent-length: ${text.length}\r\nconnection: close\r\n\r\n${text}`;
-    // Behind an answer still in progress, so that the client reads its answers in order.
-    if (connection === undefined) socket.end(answer);
-    else connection.answerErrorAfterCurrent(answer);
-    this.options.logger.debug(
-      { listener: this.options.config.name, code: error.code },
-      'rejected malformed request',
-    );
-  }
+/** How often the connections' clocks are read: often enough that a timeout lands close to its setting. */
+function sweepInterval(limits: ClientLimits): number {
+  const shortest = Math.min(limits.headerTimeoutMs, limits.idleTimeoutMs, limits.bodyTimeoutMs);
+  return Math.min(1000, Math.max(50, Math.floor(shortest / 8)));
 }
 
 /** Framing an upstream reads exactly as we do: no Transfer-Encoding, or exactly `chunked`. */
-function framingIsPlain(req: IncomingMessage): boolean {
-  const te = req.headers['transfer-encoding'];
+function framingIsPlain(request: Http1Request): boolean {
+  const te = request.joinedHeader('transfer-encoding');
   return te === undefined || te.toLowerCase() === 'chunked';
 }
 
-/** A whole HTTP/1.1 answer for a socket no ServerResponse owns (CONNECT), closing the connection. */
+/** A whole HTTP/1.1 answer written raw (CONNECT, a client over its budget at accept), closing the connection. */
 function rawResponse(
   status: number,
   reason: string,
@@ -492,8 +462,8 @@ function rawResponse(
 }
 
 /** The origin-form target to forward; absolute-form (`http://host/path`) is reduced to its path. */
-function originFormPath(url: string | undefined): string | null {
-  if (url === undefined || url === '') return null;
+function originFormPath(url: string): string | null {
+  if (url === '') return null;
   if (url.charCodeAt(0) === 47 /* / */) return url;
   if (!/^https?:\/\//i.test(url)) return null;
   try {
@@ -505,7 +475,7 @@ function originFormPath(url: string | undefined): string | null {
 }
 
 /** The body length a request declares (its Content-Length), 0 when it declares none. */
-function declaredBodyBytes(req: IncomingMessage): number {
-  const declared = Number(req.headers['content-length']);
+function declaredBodyBytes(request: Http1Request): number {
+  const declared = Number(request.header('content-length'));
   return Number.isFinite(declared) && declared > 0 ? declared : 0;
 }

@@ -28,6 +28,7 @@ interface LlhttpExports {
   llhttp_execute(ptr: number, data: number, len: number): number;
   llhttp_finish(ptr: number): number;
   llhttp_resume(ptr: number): void;
+  llhttp_resume_after_upgrade(ptr: number): void;
   llhttp_get_error_pos(ptr: number): number;
   llhttp_get_error_reason(ptr: number): number;
   llhttp_get_method(ptr: number): number;
@@ -39,7 +40,7 @@ interface LlhttpExports {
 
 const constants = require('undici/lib/llhttp/constants.js') as {
   TYPE: { REQUEST: number; RESPONSE: number };
-  ERROR: Record<string, number> & { OK: number; PAUSED: number; PAUSED_UPGRADE: number };
+  ERROR: Record<string, number> & { OK: number; PAUSED: number; PAUSED_UPGRADE: number; USER: number };
   METHODS: Record<string, number>;
 };
 export const ERROR = constants.ERROR;
@@ -94,11 +95,15 @@ const wasm = new WebAssembly.Instance(module, {
   },
 }).exports as unknown as LlhttpExports;
 
-/** The result of one `execute`: OK, or paused at `rest`, or an error with llhttp's reason. */
+/**
+ * The result of one `execute`: OK, or paused at `rest` (by a callback, or after a message that
+ * asked for another protocol: CONNECT or an Upgrade request), or an error with llhttp's code and
+ * reason.
+ */
 export type ExecuteResult =
   | { readonly kind: 'ok' }
-  | { readonly kind: 'paused'; readonly rest: Buffer }
-  | { readonly kind: 'error'; readonly reason: string };
+  | { readonly kind: 'paused' | 'upgrade'; readonly rest: Buffer }
+  | { readonly kind: 'error'; readonly code: number; readonly reason: string };
 
 export class Parser {
   private ptr: number;
@@ -160,17 +165,25 @@ export class Parser {
 
   private result(code: number, chunk: Buffer): ExecuteResult {
     if (code === constants.ERROR.OK) return { kind: 'ok' };
-    if (code === constants.ERROR.PAUSED) {
-      return { kind: 'paused', rest: chunk.subarray(wasm.llhttp_get_error_pos(this.ptr) - inputPtr) };
+    if (code === constants.ERROR.PAUSED || code === constants.ERROR.PAUSED_UPGRADE) {
+      return {
+        kind: code === constants.ERROR.PAUSED ? 'paused' : 'upgrade',
+        rest: chunk.subarray(wasm.llhttp_get_error_pos(this.ptr) - inputPtr),
+      };
     }
     const reasonPtr = wasm.llhttp_get_error_reason(this.ptr);
     const bytes = new Uint8Array(wasm.memory.buffer, reasonPtr);
     const reason = Buffer.from(bytes.subarray(0, bytes.indexOf(0))).toString('latin1');
-    return { kind: 'error', reason };
+    return { kind: 'error', code, reason };
   }
 
   resume(): void {
     wasm.llhttp_resume(this.ptr);
+  }
+
+  /** Goes on parsing HTTP/1.1 after a message that asked for another protocol (answered as HTTP/1.1). */
+  resumeAfterUpgrade(): void {
+    wasm.llhttp_resume_after_upgrade(this.ptr);
   }
 
   free(): void {

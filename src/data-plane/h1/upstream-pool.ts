@@ -1,5 +1,4 @@
 import { connect as connectTcp, isIP, type Socket } from 'node:net';
-import type { Readable } from 'node:stream';
 import { connect as connectTls } from 'node:tls';
 import { type ExecuteResult, PAUSE, Parser, type ParserEvents } from './llhttp.js';
 
@@ -31,13 +30,29 @@ export interface Http1UpstreamOptions {
   readonly ca?: string;
 }
 
+/**
+ * A request body as the pool reads it: the subset of a Readable it uses, so that a node stream
+ * and the client leg's own body (src/data-plane/h1/client-connection.ts) both qualify.
+ */
+export interface BodyStream {
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  once(event: 'end', listener: () => void): unknown;
+  once(event: 'error', listener: (error: Error) => void): unknown;
+  off(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  off(event: 'end', listener: () => void): unknown;
+  off(event: 'error', listener: (error: Error) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  isPaused(): boolean;
+}
+
 /** One request for the upstream; `headers` is a flat [name, value, ...] list, Host included. */
 export interface UpstreamRequest {
   readonly method: string;
   readonly path: string;
   readonly headers: readonly string[];
   /** The body as it streams in; without a Content-Length in `headers` it is sent chunked. */
-  readonly body: Readable | null;
+  readonly body: BodyStream | null;
 }
 
 /** What the pool tells an exchange, in this order: connect, body sent, head, data, complete or error. */
@@ -164,7 +179,7 @@ class UpstreamConnection implements ParserEvents {
   private readonly parser = new Parser('response', this);
   private handler: UpstreamHandler | null = null;
   private method = 'GET';
-  private body: Readable | null = null;
+  private body: BodyStream | null = null;
   private chunkedBody = false;
   private requestSent = false;
   private headSeen = false;
@@ -252,7 +267,7 @@ class UpstreamConnection implements ParserEvents {
    * them (one write): a request whose body breaks before it starts (bad chunk framing from the
    * client) never reaches the upstream at all.
    */
-  private sendBody(handler: UpstreamHandler, head: string, body: Readable): void {
+  private sendBody(handler: UpstreamHandler, head: string, body: BodyStream): void {
     this.body = body;
     let unsentHead: string | null = head;
     const onData = (chunk: Buffer): void => {
@@ -350,6 +365,11 @@ class UpstreamConnection implements ParserEvents {
     const handler = this.handler;
     if (result.kind === 'error') {
       this.fail(gatewayError('ERR_GATEWAY_BAD_RESPONSE', `invalid upstream response: ${result.reason}`));
+      return;
+    }
+    if (result.kind === 'upgrade') {
+      // A switch of protocols was never asked for (101 is refused at its head already).
+      this.fail(gatewayError('ERR_GATEWAY_BAD_RESPONSE', 'invalid upstream response: protocol switch'));
       return;
     }
     if (result.kind === 'paused') {
