@@ -33,11 +33,3 @@ export interface ListenerProtection {
   readonly hideUpstreamErrors: boolean;
   readonly connections: ConnectionCaps;
 }
-
-/**
- * How often Node's HTTP server sweeps its connections for expired header timeouts: often enough
- * that a trickling client is cut close to CLIENT_HEADER_TIMEOUT, rarely enough to cost nothing.
- */
-export function connectionsCheckingInterval(headerTimeoutMs: number): number {
-  return Math.min(5000, Math.max(100, Math.floor(headerTimeoutMs / 4)));
-}
