@@ -94,7 +94,7 @@ export class ProxyExchange implements UpstreamHandler {
           {
             clientAddress: request.client,
             proto: listener.proto,
-            originalHost: request.header('host'),
+            originalHost: request.host,
             identity: this.identity,
             upstreamHost: listener.upstreamName,
           },
@@ -142,7 +142,7 @@ export class ProxyExchange implements UpstreamHandler {
     };
   }
 
-  /** The body crossed its bytes= budget (see meteredBody); its upstream request is aborted. */
+  /** The body crossed its bytes= budget (see meterBody); its upstream request is aborted. */
   private cutOverBytes(refusal: RateRefusal): void {
     this.settle();
     if (this.res.headersSent) {

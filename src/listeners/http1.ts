@@ -442,7 +442,7 @@ function sweepInterval(limits: ClientLimits): number {
 
 /** Framing an upstream reads exactly as we do: no Transfer-Encoding, or exactly `chunked`. */
 function framingIsPlain(request: Http1Request): boolean {
-  const te = request.joinedHeader('transfer-encoding');
+  const te = request.transferEncoding;
   return te === undefined || te.toLowerCase() === 'chunked';
 }
 
@@ -476,6 +476,6 @@ function originFormPath(url: string): string | null {
 
 /** The body length a request declares (its Content-Length), 0 when it declares none. */
 function declaredBodyBytes(request: Http1Request): number {
-  const declared = Number(request.header('content-length'));
+  const declared = Number(request.contentLength);
   return Number.isFinite(declared) && declared > 0 ? declared : 0;
 }

@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { clientAddress } from '../core/forwarding.js';
+import { writeBodyChunk } from './framing.js';
 import { ERROR, type ExecuteResult, PAUSE, Parser, type ParserEvents } from './llhttp.js';
 import type { BodyStream } from './upstream-pool.js';
 
@@ -62,7 +63,6 @@ export interface ClientConnectionOwner {
 }
 
 const CRLF = '\r\n';
-const LAST_CHUNK = Buffer.from(`0${CRLF}${CRLF}`, 'latin1');
 const CONTINUE = `HTTP/1.1 100 Continue${CRLF}${CRLF}`;
 /** Bytes read ahead of the request being answered (pipelined, or a body nobody takes yet) before the socket stops reading. */
 const MAX_HELD_BYTES = 64 * 1024;
@@ -202,6 +202,22 @@ export class RequestBody implements BodyStream {
   }
 }
 
+/** What a request's head says, read once as llhttp completes it. */
+export type RequestHead = Pick<
+  ClientRequest,
+  | 'method'
+  | 'url'
+  | 'rawHeaders'
+  | 'httpMajor'
+  | 'httpMinor'
+  | 'keepAlive'
+  | 'hasBody'
+  | 'expectation'
+  | 'host'
+  | 'contentLength'
+  | 'transferEncoding'
+>;
+
 /** One request of a client connection, from its head to its answer's end. */
 export class ClientRequest {
   readonly answer: ClientAnswer;
@@ -215,21 +231,40 @@ export class ClientRequest {
   /** The client's address as the access log and X-Forwarded-For name it. */
   readonly client: string;
 
+  readonly method: string;
+  /** The target as received. */
+  readonly url: string;
+  /** The fields as received, a flat [name, value, ...] list (trailing whitespace trimmed). */
+  readonly rawHeaders: string[];
+  readonly httpMajor: number;
+  readonly httpMinor: number;
+  /** Whether the client keeps the connection after the answer (HTTP/1.1 without close, 1.0 with keep-alive). */
+  readonly keepAlive: boolean;
+  /** Chunked, or a Content-Length above 0. */
+  readonly hasBody: boolean;
+  /** `100-continue`, another expectation (417), or none. */
+  readonly expectation: 'continue' | 'unsupported' | null;
+  /** The first Host. */
+  readonly host: string | undefined;
+  readonly contentLength: string | undefined;
+  /** Every Transfer-Encoding joined with ", ". */
+  readonly transferEncoding: string | undefined;
+
   constructor(
     readonly connection: ClientConnection,
-    readonly method: string,
-    /** The target as received. */
-    readonly url: string,
-    /** The fields as received, a flat [name, value, ...] list (trailing whitespace trimmed). */
-    readonly rawHeaders: string[],
-    readonly httpMajor: number,
-    readonly httpMinor: number,
-    /** Whether the client keeps the connection after the answer (HTTP/1.1 without close, 1.0 with keep-alive). */
-    readonly keepAlive: boolean,
-    readonly hasBody: boolean,
-    /** `100-continue`, another expectation (417), or none. */
-    readonly expectation: 'continue' | 'unsupported' | null,
+    head: RequestHead,
   ) {
+    this.method = head.method;
+    this.url = head.url;
+    this.rawHeaders = head.rawHeaders;
+    this.httpMajor = head.httpMajor;
+    this.httpMinor = head.httpMinor;
+    this.keepAlive = head.keepAlive;
+    this.hasBody = head.hasBody;
+    this.expectation = head.expectation;
+    this.host = head.host;
+    this.contentLength = head.contentLength;
+    this.transferEncoding = head.transferEncoding;
     this.body = new RequestBody(connection);
     this.answer = new ClientAnswer(this);
     this.client = clientAddress(connection.remoteAddress);
@@ -372,20 +407,8 @@ export class ClientAnswer {
       this.pendingHead = null;
       return socket.write(head, 'latin1');
     }
-    if (head === null && !this.chunked) return socket.write(chunk);
-    socket.cork();
-    if (head !== null) {
-      this.pendingHead = null;
-      socket.write(head, 'latin1');
-    }
-    let more: boolean;
-    if (this.chunked) {
-      socket.write(`${chunk.length.toString(16)}${CRLF}`, 'latin1');
-      socket.write(chunk);
-      more = socket.write(CRLF, 'latin1');
-    } else more = socket.write(chunk);
-    socket.uncork();
-    return more;
+    this.pendingHead = null;
+    return writeBodyChunk(socket, head, chunk, this.chunked);
   }
 
   /** Ends the answer, with a last short text (the gateway's own answers: one write with the head). */
@@ -433,12 +456,10 @@ export class ClientAnswer {
     this.pendingHead = null;
   }
 
-  /** Whether nothing was written yet: a connection-level answer can still stand in for it. */
+  /** Whether no head was begun: a connection-level answer can still stand in for it. */
   get untouched(): boolean {
-    return this.pendingHead === null && !this.headersSent;
+    return !this.headersSent;
   }
-
-  static readonly LAST_CHUNK = LAST_CHUNK;
 }
 
 type Phase = 'waiting' | 'head' | 'body' | 'answering' | 'closing';
@@ -594,30 +615,28 @@ export class ClientConnection implements ParserEvents {
   private onEnd(): void {
     // The client closed its side: a request in progress is abandoned and an answer in progress
     // cut, as node:http's server does without allowHalfOpen; what is written still goes out.
-    const request = this.request;
-    if (request !== null) {
-      this.request = null;
-      if (!request.complete) request.body.fail(new Error('client went away'));
-      request.answer.abort();
-    }
-    this.phase = 'closing';
+    this.abandonRequest();
     this.socket.end();
   }
 
   private onClose(): void {
-    this.phase = 'closing';
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
-    const request = this.request;
-    this.request = null;
-    if (request !== null) {
-      if (!request.complete) request.body.fail(new Error('client went away'));
-      request.answer.abort();
-    }
+    this.abandonRequest();
     if (!this.freed) {
       this.freed = true;
       // Outside any parser callback: a close can come from inside one (a destroy on refusal).
       process.nextTick(() => this.parser.free());
     }
+  }
+
+  /** The client is gone: the request in progress (if any) fails its body and aborts its answer. */
+  private abandonRequest(): void {
+    this.phase = 'closing';
+    const request = this.request;
+    this.request = null;
+    if (request === null) return;
+    if (!request.complete) request.body.fail(new Error('client went away'));
+    request.answer.abort();
   }
 
   /** The reader of the current body paused or resumed: reading follows (see updateReading). */
@@ -800,29 +819,32 @@ export class ClientConnection implements ParserEvents {
       this.stop = 'malformed';
       return ERROR.USER;
     }
-    let host = false;
+    let host: string | undefined;
     let expect: string | undefined;
-    let length: string | undefined;
-    let chunked = false;
+    let contentLength: string | undefined;
+    let transferEncoding: string | undefined;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
+      const value = raw[i + 1]!;
       switch (name.length) {
         case 4:
-          if (name.toLowerCase() === 'host') host = true;
+          if (host === undefined && name.toLowerCase() === 'host') host = value;
           break;
         case 6:
-          if (name.toLowerCase() === 'expect') expect = raw[i + 1];
+          if (name.toLowerCase() === 'expect') expect = value;
           break;
         case 14:
-          if (name.toLowerCase() === 'content-length') length = raw[i + 1];
+          if (name.toLowerCase() === 'content-length') contentLength = value;
           break;
         case 17:
-          if (name.toLowerCase() === 'transfer-encoding') chunked = true;
+          if (name.toLowerCase() === 'transfer-encoding') {
+            transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
+          }
           break;
       }
     }
     // HTTP/1.1 requires Host (RFC 9112 §3.2), as node:http's server does.
-    if (major === 1 && minor === 1 && !host) {
+    if (major === 1 && minor === 1 && host === undefined) {
       this.stop = 'malformed';
       return ERROR.USER;
     }
@@ -832,18 +854,20 @@ export class ClientConnection implements ParserEvents {
         : expect.toLowerCase() === '100-continue'
           ? 'continue'
           : 'unsupported';
-    const request = new ClientRequest(
-      this,
+    const request = new ClientRequest(this, {
       method,
-      this.url,
-      raw,
-      major,
-      minor,
+      url: this.url,
+      rawHeaders: raw,
+      httpMajor: major,
+      httpMinor: minor,
       // A request asking for another protocol is answered as HTTP/1.1, then the connection ends.
-      keepAlive && !upgrade,
-      chunked || (length !== undefined && length !== '0'),
+      keepAlive: keepAlive && !upgrade,
+      hasBody: transferEncoding !== undefined || (contentLength !== undefined && contentLength !== '0'),
       expectation,
-    );
+      host,
+      contentLength,
+      transferEncoding,
+    });
     this.request = request;
     this.phase = 'body';
     this.served++;

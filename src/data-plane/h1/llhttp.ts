@@ -28,7 +28,6 @@ interface LlhttpExports {
   llhttp_execute(ptr: number, data: number, len: number): number;
   llhttp_finish(ptr: number): number;
   llhttp_resume(ptr: number): void;
-  llhttp_resume_after_upgrade(ptr: number): void;
   llhttp_get_error_pos(ptr: number): number;
   llhttp_get_error_reason(ptr: number): number;
   llhttp_get_method(ptr: number): number;
@@ -179,11 +178,6 @@ export class Parser {
 
   resume(): void {
     wasm.llhttp_resume(this.ptr);
-  }
-
-  /** Goes on parsing HTTP/1.1 after a message that asked for another protocol (answered as HTTP/1.1). */
-  resumeAfterUpgrade(): void {
-    wasm.llhttp_resume_after_upgrade(this.ptr);
   }
 
   free(): void {

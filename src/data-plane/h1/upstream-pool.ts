@@ -1,5 +1,6 @@
 import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
+import { LAST_CHUNK, writeBodyChunk } from './framing.js';
 import { type ExecuteResult, PAUSE, Parser, type ParserEvents } from './llhttp.js';
 
 /**
@@ -75,7 +76,6 @@ const MAX_KEEP_ALIVE_MS = 120_000;
 /** Taken off the upstream's Keep-Alive hint, so the gateway stops using a socket before the upstream closes it. */
 const KEEP_ALIVE_MARGIN_MS = 1_000;
 const CRLF = '\r\n';
-const LAST_CHUNK = Buffer.from(`0${CRLF}${CRLF}`, 'latin1');
 /** What undici refuses in a request target: control characters, space, DEL (an injection into the request line). */
 const INVALID_PATH = /[^\u0021-\u007e\u0080-\u00ff]/;
 
@@ -273,19 +273,8 @@ class UpstreamConnection implements ParserEvents {
     const onData = (chunk: Buffer): void => {
       // An empty chunk, chunked, would be the body's end.
       if (this.handler !== handler || chunk.length === 0) return;
-      const { socket } = this;
-      socket.cork();
-      if (unsentHead !== null) {
-        socket.write(unsentHead, 'latin1');
-        unsentHead = null;
-      }
-      let more: boolean;
-      if (this.chunkedBody) {
-        socket.write(`${chunk.length.toString(16)}${CRLF}`, 'latin1');
-        socket.write(chunk);
-        more = socket.write(CRLF, 'latin1');
-      } else more = socket.write(chunk);
-      socket.uncork();
+      const more = writeBodyChunk(this.socket, unsentHead, chunk, this.chunkedBody);
+      unsentHead = null;
       handler.onBodySent(chunk.length);
       if (!more) body.pause();
       this.watch();
